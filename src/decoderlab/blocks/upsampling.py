@@ -1,0 +1,124 @@
+"""Decoder upsampling blocks: (N, C_in, H, W) -> (N, C_out, 2H, 2W), exactly.
+
+Each block is linear (no activation); the decoder stack adds the nonlinearity.
+``name`` is the readable identifier used in run names, metrics.json and reports.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from decoderlab.blocks.init import icnr_
+from decoderlab.blocks.validation import check_choice
+
+RESIZE_MODES = ("nearest", "bilinear", "bicubic")
+RESIZE_KERNELS = (1, 3, 5)
+TRANSPOSED_KERNELS = (2, 3, 4)
+PIXEL_SHUFFLE_INITS = ("default", "icnr")
+PIXEL_SHUFFLE_KERNELS = (1, 3, 5)
+
+# (padding, output_padding) that make ConvTranspose2d(k, stride=2) map H -> 2H.
+_TRANSPOSED_PADDING = {2: (0, 0), 3: (1, 1), 4: (1, 0)}
+
+
+class ZeroOrderHoldBlur(nn.Sequential):
+    """2x2 box filter that keeps the size: ReplicationPad2d((1, 0, 1, 0)) + AvgPool2d(2, 1).
+
+    (N, C, H, W) -> (N, C, H, W). Removes the period-2 component a stride-2 block leaves.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(nn.ReplicationPad2d((1, 0, 1, 0)), nn.AvgPool2d(2, stride=1))
+
+
+class UpsamplingBlock(nn.Module):
+    """Base: an ``upsample`` module, then the optional zero-order-hold blur."""
+
+    family: str = ""
+
+    def __init__(self, upsample: nn.Module, blur: bool) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.blur = ZeroOrderHoldBlur() if blur else nn.Identity()
+
+    @property
+    def variant(self) -> str:
+        """The knob values that tell this block apart from others of its family."""
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        suffix = "_blur" if isinstance(self.blur, ZeroOrderHoldBlur) else ""
+        return f"{self.family}_{self.variant}{suffix}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blur(self.upsample(x))
+
+
+class ResizeConvUp(UpsamplingBlock):
+    """nn.Upsample(scale 2, ``mode``) then a stride-1 'same' Conv2d ("resize-convolution")."""
+
+    family = "resize_conv"
+
+    def __init__(self, in_channels: int, out_channels: int, mode: str = "nearest",
+                 kernel_size: int = 3, blur: bool = False) -> None:
+        check_choice("resize_conv", "mode", mode, RESIZE_MODES)
+        check_choice("resize_conv", "kernel_size", kernel_size, RESIZE_KERNELS)
+        align = None if mode == "nearest" else False
+        super().__init__(
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode=mode, align_corners=align),
+                nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),
+            ),
+            blur,
+        )
+        self.mode = mode
+
+    @property
+    def variant(self) -> str:
+        return self.mode
+
+
+class TransposedConvUp(UpsamplingBlock):
+    """nn.ConvTranspose2d(stride 2) with padding/output_padding chosen so H -> 2H."""
+
+    family = "transposed_conv"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 blur: bool = False) -> None:
+        check_choice("transposed_conv", "kernel_size", kernel_size, TRANSPOSED_KERNELS)
+        padding, output_padding = _TRANSPOSED_PADDING[kernel_size]
+        super().__init__(
+            nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=padding,
+                               output_padding=output_padding),
+            blur,
+        )
+        self.kernel_size = kernel_size
+
+    @property
+    def variant(self) -> str:
+        return f"k{self.kernel_size}"
+
+
+class PixelShuffleUp(UpsamplingBlock):
+    """Sub-pixel convolution: 'same' Conv2d to 4*C_out channels, then nn.PixelShuffle(2).
+
+    ``init="icnr"`` ties the four sub-pixel kernels at init (no checkerboard at start).
+    """
+
+    family = "pixel_shuffle"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 init: str = "default", blur: bool = False) -> None:
+        check_choice("pixel_shuffle", "init", init, PIXEL_SHUFFLE_INITS)
+        check_choice("pixel_shuffle", "kernel_size", kernel_size, PIXEL_SHUFFLE_KERNELS)
+        conv = nn.Conv2d(in_channels, out_channels * 4, kernel_size, padding=kernel_size // 2)
+        if init == "icnr":
+            icnr_(conv, scale=2)
+        super().__init__(nn.Sequential(conv, nn.PixelShuffle(2)), blur)
+        self.init = init
+
+    @property
+    def variant(self) -> str:
+        return self.init

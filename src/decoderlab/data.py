@@ -1,0 +1,254 @@
+"""MNIST from local IDX files, verified, held in memory as one tensor and served by index."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchvision.datasets import MNIST
+
+from decoderlab.blocks.validation import check_choice
+
+# Uncompressed file -> (canonical MD5 of the uncompressed bytes, IDX magic, trailing dims).
+MNIST_FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
+    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", 2051, (28, 28)),
+    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", 2049, ()),
+    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", 2051, (28, 28)),
+    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", 2049, ()),
+}
+DATA_DIR_ENV = "DECODERLAB_DATA_DIR"
+SPLITS = ("tail", "random")
+
+
+class MNISTDataError(RuntimeError):
+    """A data file is missing, truncated, corrupt or not MNIST."""
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_idx_file(path: Path, magic: int, dims: tuple[int, ...]) -> None:
+    """Check an uncompressed IDX file's magic number, shape and byte count; raise MNISTDataError."""
+    size = path.stat().st_size
+    header_len = 4 * (2 + len(dims))
+    with path.open("rb") as f:
+        header = f.read(header_len)
+    if len(header) < header_len:
+        raise MNISTDataError(f"{path}: truncated IDX header ({len(header)} of {header_len} bytes)")
+    found = int.from_bytes(header[:4], "big")
+    if found != magic:
+        raise MNISTDataError(f"{path}: IDX magic number {found} is wrong; expected {magic} "
+                             "(2051 for images, 2049 for labels): not an MNIST file")
+    shape = tuple(int.from_bytes(header[4 * i: 4 * i + 4], "big") for i in range(1, 2 + len(dims)))
+    if shape[1:] != dims:
+        raise MNISTDataError(f"{path}: item shape {shape[1:]} is wrong; expected {dims}")
+    expected = header_len + shape[0] * math.prod(dims)
+    if size != expected:
+        raise MNISTDataError(
+            f"{path}: {size} bytes but the header announces {shape[0]} items ({expected} bytes): "
+            "the file is truncated or corrupt"
+        )
+
+
+def _decompress_atomically(gz_path: Path, target: Path) -> None:
+    """Gunzip ``gz_path`` to ``target`` via a temporary file in the same folder, then rename."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(gz_path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise MNISTDataError(f"{gz_path}: cannot be decompressed ({err}); "
+                             "the file is truncated or not gzip") from err
+    os.replace(tmp_name, target)
+
+
+def _verify(path: Path, verify_checksums: bool) -> None:
+    md5, magic, dims = MNIST_FILES[path.name]
+    if verify_checksums:
+        found = _md5(path)
+        if found != md5:
+            raise MNISTDataError(f"{path}: MD5 {found} differs from the canonical {md5}: "
+                                 "the file is truncated, corrupt or not MNIST")
+    check_idx_file(path, magic, dims)
+
+
+def _missing_message(raw_dir: Path, missing: list[str], reason: str) -> str:
+    names = ", ".join(f"{name}.gz" for name in MNIST_FILES)
+    return (
+        f"MNIST files missing in {raw_dir}: {', '.join(missing)}. Expected the four IDX files "
+        f"{names} (gzipped or not). Download ({reason}) was not possible. Copy them into "
+        f"{raw_dir}, or point data.data_dir (or ${DATA_DIR_ENV}) at a folder holding MNIST/raw/."
+    )
+
+
+def prepare_mnist(data_dir: str | Path, verify_checksums: bool = True, download: bool = True) -> Path:
+    """Make ``data_dir/MNIST/raw`` hold the four verified, uncompressed IDX files; return that dir.
+
+    Decompression is cached: a present uncompressed file is verified, not rewritten.
+    """
+    raw_dir = Path(data_dir) / "MNIST" / "raw"
+    missing = []
+    for name in MNIST_FILES:
+        target, gz_path = raw_dir / name, raw_dir / f"{name}.gz"
+        if target.exists():
+            try:
+                _verify(target, verify_checksums)
+                continue
+            except MNISTDataError:
+                if not gz_path.exists():
+                    raise
+        if gz_path.exists():
+            _decompress_atomically(gz_path, target)
+            try:
+                _verify(target, verify_checksums)
+            except MNISTDataError as err:
+                target.unlink()
+                raise MNISTDataError(f"{gz_path}: its content is not valid MNIST ({err})") from err
+        else:
+            missing.append(name)
+    if missing:
+        if not download:
+            raise FileNotFoundError(_missing_message(raw_dir, missing, "disabled by download=false"))
+        try:
+            for train in (True, False):
+                MNIST(str(data_dir), train=train, download=True)
+        except Exception as err:  # torchvision raises RuntimeError/URLError/OSError offline
+            raise FileNotFoundError(_missing_message(raw_dir, missing, f"failed: {err}")) from err
+    return raw_dir
+
+
+class EpochPermutation:
+    """The sample order of one epoch: a permutation seeded by (seed, epoch), or 0..n-1.
+
+    Lightning calls ``set_epoch`` on a loader's ``sampler`` at every epoch start, so the
+    order is reproducible and a resumed run sees the same order as an uninterrupted one.
+    """
+
+    def __init__(self, num_samples: int, shuffle: bool, seed: int = 0) -> None:
+        self.num_samples, self.shuffle, self.seed, self.epoch = num_samples, shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.num_samples)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return torch.randperm(self.num_samples, generator=generator)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class TensorBatches:
+    """Batches (B, C, H, W) indexed out of one in-memory tensor; no workers, no per-sample work.
+
+    Exposes ``sampler`` (and ``batch_sampler = None``) the way a DataLoader does, so Lightning
+    calls ``sampler.set_epoch`` and treats it as a loader.
+    """
+
+    batch_sampler = None
+
+    def __init__(self, images: torch.Tensor, batch_size: int, sampler: EpochPermutation) -> None:
+        self.images, self.batch_size, self.sampler = images, batch_size, sampler
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = self.sampler.order().to(self.images.device)
+        for start in range(0, len(order), self.batch_size):
+            yield self.images.index_select(0, order[start:start + self.batch_size])
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """MNIST autoencoding data: batches of images (B, 1, H, W), float32 in [0, 1].
+
+    Validation is the last ``val_split`` of the training images (``split="tail"``, as Keras'
+    ``validation_split``) or a seeded random subset (``split="random"``); test is the 10,000
+    test images. ``*_size`` caps each part (first N) for quick budgets; ``pad_to`` zero-pads
+    28x28 to a larger square (e.g. 32 for three 2x stages).
+    """
+
+    def __init__(self, data_dir: str | Path | None = None, batch_size: int = 25,
+                 eval_batch_size: int = 1000, val_split: float = 0.2, split: str = "tail",
+                 train_size: int | None = None, val_size: int | None = None,
+                 test_size: int | None = None, pad_to: int | None = None, seed: int = 1,
+                 verify_checksums: bool = True, download: bool = True) -> None:
+        super().__init__()
+        check_choice("MNISTDataModule", "split", split, SPLITS)
+        if not 0.0 < val_split < 1.0:
+            raise ValueError(f"MNISTDataModule: val_split={val_split} must lie in (0, 1)")
+        if pad_to is not None and pad_to < 28:
+            raise ValueError(f"MNISTDataModule: pad_to={pad_to} must be >= 28 (or null)")
+        self.data_dir = Path(data_dir or os.environ.get(DATA_DIR_ENV, "data"))
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_split, self.split, self.seed = val_split, split, seed
+        self.sizes = {"train": train_size, "val": val_size, "test": test_size}
+        self.pad_to, self.verify_checksums, self.download = pad_to, verify_checksums, download
+        self.parts: dict[str, torch.Tensor] = {}
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        side = self.pad_to or 28
+        return (1, side, side)
+
+    def prepare_data(self) -> None:
+        prepare_mnist(self.data_dir, self.verify_checksums, self.download)
+
+    def _as_float(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.unsqueeze(1).float().div_(255.0)
+        if self.pad_to:
+            extra = self.pad_to - x.shape[-1]
+            x = F.pad(x, (extra // 2, extra - extra // 2, extra // 2, extra - extra // 2))
+        return x.contiguous()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.parts:
+            return
+        root = str(self.data_dir)
+        train_all = MNIST(root, train=True, download=False).data
+        test = MNIST(root, train=False, download=False).data
+        n_val = int(round(len(train_all) * self.val_split))
+        if self.split == "tail":
+            order = torch.arange(len(train_all))
+        else:
+            order = torch.randperm(len(train_all), generator=torch.Generator().manual_seed(self.seed))
+        parts = {"train": train_all[order[:-n_val]], "val": train_all[order[-n_val:]], "test": test}
+        for name, images in parts.items():
+            cap = self.sizes[name]
+            self.parts[name] = self._as_float(images[:cap] if cap else images)
+
+    def preview_images(self, count: int = 8) -> torch.Tensor:
+        """The first ``count`` test images (count, 1, H, W): fixed digits for image grids."""
+        return self.parts["test"][:count]
+
+    def train_dataloader(self) -> TensorBatches:
+        images = self.parts["train"]
+        return TensorBatches(images, self.batch_size,
+                             EpochPermutation(len(images), shuffle=True, seed=self.seed))
+
+    def _eval_loader(self, part: str) -> TensorBatches:
+        images = self.parts[part]
+        return TensorBatches(images, self.eval_batch_size, EpochPermutation(len(images), False))
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._eval_loader("test")

@@ -1,0 +1,129 @@
+"""AutoEncoder LightningModule: encoder + decoder built from config, loss, optimizer, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanSquaredError, MetricCollection
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from decoderlab.blocks.validation import check_choice
+
+LOSSES = ("bce", "mse")
+
+
+class ArchitectureError(ValueError):
+    """decoder(encoder(x)) does not have the input's shape."""
+
+
+def stage_shapes(net: nn.Sequential, x: torch.Tensor, prefix: str) -> list[tuple[str, tuple]]:
+    """Run ``x`` through each child of ``net``; return [(name, output shape without batch)]."""
+    shapes = []
+    for name, child in net.named_children():
+        x = child(x)
+        shapes.append((f"{prefix}.{name}", tuple(x.shape[1:])))
+    return shapes
+
+
+def check_round_trip(encoder: nn.Sequential, decoder: nn.Sequential,
+                     in_shape: Sequence[int]) -> list[tuple[str, tuple]]:
+    """Trace a (1, *in_shape) input through every stage; raise ArchitectureError on a mismatch."""
+    x = torch.zeros(1, *in_shape)
+    with torch.no_grad():
+        shapes = stage_shapes(encoder, x, "encoder")
+        latent = encoder(x)
+        shapes += stage_shapes(decoder, latent, "decoder")
+    if shapes[-1][1] != tuple(in_shape):
+        listing = "\n".join(f"  {name}: {shape}" for name, shape in [("input", tuple(in_shape))]
+                            + shapes)
+        raise ArchitectureError(
+            f"decoder(encoder(x)) has shape {shapes[-1][1]} but the input is {tuple(in_shape)}; "
+            f"stage output shapes (C, H, W):\n{listing}"
+        )
+    return shapes
+
+
+def image_metrics(prefix: str) -> MetricCollection:
+    """MSE, PSNR and SSIM of reconstructions in [0, 1], keys ``{prefix}mse`` etc."""
+    return MetricCollection(
+        {"mse": MeanSquaredError(), "psnr": PeakSignalNoiseRatio(data_range=1.0),
+         "ssim": StructuralSimilarityIndexMeasure(data_range=1.0)},
+        prefix=prefix,
+    )
+
+
+class AutoEncoder(L.LightningModule):
+    """Image autoencoder x (N, C, H, W) in [0, 1] -> reconstruction of the same shape.
+
+    ``encoder(in_channels=C)`` and ``decoder(in_channels=encoder.out_channels, out_channels=C)``
+    are factories (Hydra ``_partial_``), so the decoder's input is derived from the encoder.
+    The decoder returns logits; ``forward`` applies the sigmoid.
+    """
+
+    def __init__(self, encoder: Callable[..., nn.Module], decoder: Callable[..., nn.Module],
+                 in_shape: Sequence[int] = (1, 28, 28), loss: str = "bce",
+                 optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+                 scheduler: Callable[..., Any] | None = None) -> None:
+        super().__init__()
+        check_choice("AutoEncoder", "loss", loss, LOSSES)
+        channels = in_shape[0]
+        self.encoder = encoder(in_channels=channels)
+        self.decoder = decoder(in_channels=self.encoder.out_channels, out_channels=channels)
+        self.in_shape = tuple(in_shape)
+        self.stage_shapes = check_round_trip(self.encoder, self.decoder, in_shape)
+        self.loss_name = loss
+        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
+        self.scheduler_factory = scheduler
+        self.val_metrics = image_metrics("val/")
+        self.test_metrics = image_metrics("test/")
+
+    @property
+    def decoder_name(self) -> str:
+        return self.decoder.name
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+    def loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Mean over pixels: BCE on logits (as Keras does for a sigmoid output) or MSE."""
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy_with_logits(logits, x)
+        return F.mse_loss(torch.sigmoid(logits), x)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.logits(batch), batch)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch))
+        return loss
+
+    def _evaluate(self, batch: torch.Tensor, stage: str, metrics: MetricCollection) -> None:
+        logits = self.logits(batch)
+        self.log(f"{stage}/loss", self.loss(logits, batch), on_epoch=True, batch_size=len(batch),
+                 prog_bar=stage == "val")
+        metrics.update(torch.sigmoid(logits), batch)
+        self.log_dict(metrics, on_epoch=True, batch_size=len(batch))
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
+                                 "monitor": "val/loss"}}

@@ -1,0 +1,63 @@
+"""The matched comparison architecture: one encoder, decoders that differ only in the upsampling op.
+
+Encoder: ``len(widths)`` down blocks (H -> H / 2**stages) and a 1x1 conv to ``latent_channels``.
+Decoder: a 3x3 conv from the latent to ``widths[-1]``, then ``len(widths)`` up blocks walking the
+widths back down (each followed by ReLU), and a 3x3 conv to ``out_channels`` logits.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from decoderlab.blocks import UpsamplingBlock
+
+DownFactory = Callable[[int, int], nn.Module]
+UpFactory = Callable[[int, int], UpsamplingBlock]
+
+
+class ConvEncoder(nn.Sequential):
+    """(N, in_channels, H, W) -> (N, latent_channels, H / 2**len(widths), W / 2**len(widths))."""
+
+    def __init__(self, in_channels: int, down: DownFactory, widths: Sequence[int] = (16, 32),
+                 latent_channels: int = 4) -> None:
+        if not widths:
+            raise ValueError("ConvEncoder: widths must list at least one stage width, got []")
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        channels = in_channels
+        for i, width in enumerate(widths):
+            layers[f"down{i + 1}"] = down(channels, width)
+            channels = width
+        layers["latent"] = nn.Conv2d(channels, latent_channels, 1)
+        super().__init__(layers)
+        self.out_channels = latent_channels
+
+
+class UpsamplingDecoder(nn.Sequential):
+    """(N, in_channels, h, w) -> (N, out_channels, h * 2**len(widths), w * 2**len(widths)) logits.
+
+    ``widths`` are the encoder's, so stage k of the decoder mirrors stage k of the encoder.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, up: UpFactory,
+                 widths: Sequence[int] = (16, 32)) -> None:
+        if not widths:
+            raise ValueError("UpsamplingDecoder: widths must list at least one stage width, got []")
+        mirrored = list(reversed(widths))
+        layers: OrderedDict[str, nn.Module] = OrderedDict({
+            "entry": nn.Sequential(nn.Conv2d(in_channels, mirrored[0], 3, padding=1),
+                                   nn.ReLU(inplace=True)),
+        })
+        targets = mirrored[1:] + mirrored[-1:]
+        for i, (c_in, c_out) in enumerate(zip(mirrored, targets, strict=True)):
+            layers[f"up{i + 1}"] = nn.Sequential(up(c_in, c_out), nn.ReLU(inplace=True))
+        layers["head"] = nn.Conv2d(targets[-1], out_channels, 3, padding=1)
+        super().__init__(layers)
+        self.name = layers["up1"][0].name
+        self.stages = len(widths)
+
+    def upsampling_blocks(self) -> list[UpsamplingBlock]:
+        """The up blocks, in order (what FFCR and the probes inspect)."""
+        return [m for m in self.modules() if isinstance(m, UpsamplingBlock)]

@@ -1,0 +1,98 @@
+"""Hydra entry point ``decoderlab-train``: compose, instantiate, fit, test, write metrics.json."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from decoderlab.callbacks import RunStats
+from decoderlab.results import METRICS_FILE, write_json_atomic
+
+
+def config_dir() -> str:
+    """conf/ shipped inside the wheel, or the source tree's top-level conf/ (editable install)."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    if packaged.is_dir():
+        return str(packaged)
+    return str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _metrics_with_prefix(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
+
+
+def log_hparams(logger: Any, hparams: dict[str, Any], metric_names: list[str]) -> None:
+    """Fill TensorBoard's hparams tab: the values come from the scalars already logged."""
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    writer = logger.experiment._get_file_writer()
+    for summary in hparams_summary(hparams, dict.fromkeys(metric_names, 0.0)):
+        writer.add_summary(summary)
+    writer.flush()
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one experiment described by ``cfg``; return (and write) its metrics.json record."""
+    started = time.perf_counter()
+    output_dir = Path(cfg.paths.output_dir)
+    record: dict[str, Any] = {"decoder": None, "seed": cfg.seed, "status": "failed"}
+    try:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = instantiate(cfg.data)
+        model = instantiate(cfg.model, in_shape=datamodule.image_shape)
+        record.update(decoder=model.decoder_name, params=model.num_parameters)
+        stats = RunStats()
+        callbacks = [instantiate(c) for c in cfg.callbacks.values() if c] + [stats]
+        logger = instantiate(cfg.logger, version=f"{model.decoder_name}_seed{cfg.seed}")
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        val = _metrics_with_prefix(trainer.callback_metrics, "val/")
+        test = _metrics_with_prefix(trainer.test(model, datamodule=datamodule, verbose=False)[0],
+                                    "test/")
+        record.update(
+            status="ok", epochs=trainer.current_epoch, device=str(trainer.strategy.root_device),
+            seconds_per_epoch=stats.epoch_seconds, train_samples_per_s=stats.samples_per_second,
+            val=val, test=test, history=stats.history,
+        )
+        log_hparams(logger, {"decoder": model.decoder_name, "seed": cfg.seed,
+                             "params": model.num_parameters, "loss": cfg.model.loss,
+                             "batch_size": cfg.data.batch_size, "epochs": trainer.current_epoch},
+                    sorted(test) + ["val/loss"])
+    except BaseException as err:
+        record["error"] = f"{type(err).__name__}: {err}"
+        record["traceback"] = traceback.format_exc(limit=20)
+        raise
+    finally:
+        record["wall_s"] = time.perf_counter() - started
+        write_json_atomic(output_dir / METRICS_FILE, record)
+    _print_summary(record, output_dir)
+    return record
+
+
+def _print_summary(record: dict[str, Any], output_dir: Path) -> None:
+    loss = record["test"].get("test/loss", float("nan"))
+    Console().print(
+        f"[bold]{record['decoder']}[/] seed {record['seed']}: {record['params']:,} params, "
+        f"test/loss {loss:.4f}, {record['wall_s']:.1f} s on {record['device']} -> {output_dir}"
+    )
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Console script ``decoderlab-train``; returns the optimised metric for sweepers."""
+    if cfg.get("print_config"):
+        Console().print(OmegaConf.to_yaml(cfg, resolve=True))
+    record = train(cfg)
+    return record["test"].get(cfg.get("optimized_metric") or "test/loss")
+
+
+if __name__ == "__main__":
+    main()
