@@ -1,0 +1,40 @@
+# The README's commands. Every target creates .venv and installs the package first if needed.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+SWEEP_ARGS ?=
+
+.PHONY: install sweep test test-fast lint tensorboard demo clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,launchers]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+sweep: install
+	$(VENV)/bin/decoderlab-train -m experiment=compare_decoders $(SWEEP_ARGS)
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir outputs --port 6006
+
+demo: install
+	$(VENV)/bin/decoderlab-demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
