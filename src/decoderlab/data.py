@@ -51,9 +51,11 @@ def check_idx_file(path: Path, magic: int, dims: tuple[int, ...]) -> None:
         raise MNISTDataError(f"{path}: truncated IDX header ({len(header)} of {header_len} bytes)")
     found = int.from_bytes(header[:4], "big")
     if found != magic:
-        raise MNISTDataError(f"{path}: IDX magic number {found} is wrong; expected {magic} "
-                             "(2051 for images, 2049 for labels): not an MNIST file")
-    shape = tuple(int.from_bytes(header[4 * i: 4 * i + 4], "big") for i in range(1, 2 + len(dims)))
+        raise MNISTDataError(
+            f"{path}: IDX magic number {found} is wrong; expected {magic} "
+            "(2051 for images, 2049 for labels): not an MNIST file"
+        )
+    shape = tuple(int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(1, 2 + len(dims)))
     if shape[1:] != dims:
         raise MNISTDataError(f"{path}: item shape {shape[1:]} is wrong; expected {dims}")
     expected = header_len + shape[0] * math.prod(dims)
@@ -72,8 +74,9 @@ def _decompress_atomically(gz_path: Path, target: Path) -> None:
             shutil.copyfileobj(src, out, 1 << 20)
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         Path(tmp_name).unlink(missing_ok=True)
-        raise MNISTDataError(f"{gz_path}: cannot be decompressed ({err}); "
-                             "the file is truncated or not gzip") from err
+        raise MNISTDataError(
+            f"{gz_path}: cannot be decompressed ({err}); the file is truncated or not gzip"
+        ) from err
     os.replace(tmp_name, target)
 
 
@@ -82,8 +85,10 @@ def _verify(path: Path, verify_checksums: bool) -> None:
     if verify_checksums:
         found = _md5(path)
         if found != md5:
-            raise MNISTDataError(f"{path}: MD5 {found} differs from the canonical {md5}: "
-                                 "the file is truncated, corrupt or not MNIST")
+            raise MNISTDataError(
+                f"{path}: MD5 {found} differs from the canonical {md5}: "
+                "the file is truncated, corrupt or not MNIST"
+            )
     check_idx_file(path, magic, dims)
 
 
@@ -96,7 +101,9 @@ def _missing_message(raw_dir: Path, missing: list[str], reason: str) -> str:
     )
 
 
-def prepare_mnist(data_dir: str | Path, verify_checksums: bool = True, download: bool = True) -> Path:
+def prepare_mnist(
+    data_dir: str | Path, verify_checksums: bool = True, download: bool = True
+) -> Path:
     """Make ``data_dir/MNIST/raw`` hold the four verified, uncompressed IDX files; return that dir.
 
     Decompression is cached: a present uncompressed file is verified, not rewritten.
@@ -123,7 +130,9 @@ def prepare_mnist(data_dir: str | Path, verify_checksums: bool = True, download:
             missing.append(name)
     if missing:
         if not download:
-            raise FileNotFoundError(_missing_message(raw_dir, missing, "disabled by download=false"))
+            raise FileNotFoundError(
+                _missing_message(raw_dir, missing, "disabled by download=false")
+            )
         try:
             for train in (True, False):
                 MNIST(str(data_dir), train=train, download=True)
@@ -173,7 +182,7 @@ class TensorBatches:
     def __iter__(self) -> Iterator[torch.Tensor]:
         order = self.sampler.order().to(self.images.device)
         for start in range(0, len(order), self.batch_size):
-            yield self.images.index_select(0, order[start:start + self.batch_size])
+            yield self.images.index_select(0, order[start : start + self.batch_size])
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -185,11 +194,21 @@ class MNISTDataModule(L.LightningDataModule):
     28x28 to a larger square (e.g. 32 for three 2x stages).
     """
 
-    def __init__(self, data_dir: str | Path | None = None, batch_size: int = 25,
-                 eval_batch_size: int = 1000, val_split: float = 0.2, split: str = "tail",
-                 train_size: int | None = None, val_size: int | None = None,
-                 test_size: int | None = None, pad_to: int | None = None, seed: int = 1,
-                 verify_checksums: bool = True, download: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        batch_size: int = 25,
+        eval_batch_size: int = 1000,
+        val_split: float = 0.2,
+        split: str = "tail",
+        train_size: int | None = None,
+        val_size: int | None = None,
+        test_size: int | None = None,
+        pad_to: int | None = None,
+        seed: int = 1,
+        verify_checksums: bool = True,
+        download: bool = True,
+    ) -> None:
         super().__init__()
         check_choice("MNISTDataModule", "split", split, SPLITS)
         if not 0.0 < val_split < 1.0:
@@ -228,7 +247,9 @@ class MNISTDataModule(L.LightningDataModule):
         if self.split == "tail":
             order = torch.arange(len(train_all))
         else:
-            order = torch.randperm(len(train_all), generator=torch.Generator().manual_seed(self.seed))
+            order = torch.randperm(
+                len(train_all), generator=torch.Generator().manual_seed(self.seed)
+            )
         parts = {"train": train_all[order[:-n_val]], "val": train_all[order[-n_val:]], "test": test}
         for name, images in parts.items():
             cap = self.sizes[name]
@@ -240,8 +261,9 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         images = self.parts["train"]
-        return TensorBatches(images, self.batch_size,
-                             EpochPermutation(len(images), shuffle=True, seed=self.seed))
+        return TensorBatches(
+            images, self.batch_size, EpochPermutation(len(images), shuffle=True, seed=self.seed)
+        )
 
     def _eval_loader(self, part: str) -> TensorBatches:
         images = self.parts[part]

@@ -27,7 +27,6 @@ class StridedConvDown(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         check_choice("strided_conv", "kernel_size", kernel_size, DOWN_KERNELS)
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=2,
-                      padding=kernel_size // 2),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride=2, padding=kernel_size // 2),
             nn.ReLU(inplace=True),
         )

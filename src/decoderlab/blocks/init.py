@@ -24,8 +24,9 @@ def icnr_(conv: nn.Conv2d, scale: int = 2) -> nn.Conv2d:
         raise ValueError(
             f"icnr_ needs out_channels divisible by scale**2={scale**2}, got {conv.out_channels}"
         )
-    base = torch.empty(out_channels, *conv.weight.shape[1:], dtype=conv.weight.dtype,
-                       device=conv.weight.device)
+    base = torch.empty(
+        out_channels, *conv.weight.shape[1:], dtype=conv.weight.dtype, device=conv.weight.device
+    )
     nn.init.kaiming_uniform_(base, a=math.sqrt(5))
     conv.weight.copy_(base.repeat_interleave(scale**2, dim=0))
     if conv.bias is not None:

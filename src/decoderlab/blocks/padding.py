@@ -31,10 +31,17 @@ def tf_same_pad(x: torch.Tensor, kernel_size: int, stride: int, value: float = 0
 class Conv2dSame(nn.Conv2d):
     """Conv2d with TF 'same' padding: (N, C_in, H, W) -> (N, C_out, ceil(H/s), ceil(W/s))."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 bias: bool = True) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
-                         bias=bias)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(tf_same_pad(x, self.kernel_size[0], self.stride[0]))

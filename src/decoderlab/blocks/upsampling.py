@@ -61,8 +61,14 @@ class ResizeConvUp(UpsamplingBlock):
 
     family = "resize_conv"
 
-    def __init__(self, in_channels: int, out_channels: int, mode: str = "nearest",
-                 kernel_size: int = 3, blur: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        mode: str = "nearest",
+        kernel_size: int = 3,
+        blur: bool = False,
+    ) -> None:
         check_choice("resize_conv", "mode", mode, RESIZE_MODES)
         check_choice("resize_conv", "kernel_size", kernel_size, RESIZE_KERNELS)
         align = None if mode == "nearest" else False
@@ -85,13 +91,20 @@ class TransposedConvUp(UpsamplingBlock):
 
     family = "transposed_conv"
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 blur: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, blur: bool = False
+    ) -> None:
         check_choice("transposed_conv", "kernel_size", kernel_size, TRANSPOSED_KERNELS)
         padding, output_padding = _TRANSPOSED_PADDING[kernel_size]
         super().__init__(
-            nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=padding,
-                               output_padding=output_padding),
+            nn.ConvTranspose2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=2,
+                padding=padding,
+                output_padding=output_padding,
+            ),
             blur,
         )
         self.kernel_size = kernel_size
@@ -109,8 +122,14 @@ class PixelShuffleUp(UpsamplingBlock):
 
     family = "pixel_shuffle"
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 init: str = "default", blur: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        init: str = "default",
+        blur: bool = False,
+    ) -> None:
         check_choice("pixel_shuffle", "init", init, PIXEL_SHUFFLE_INITS)
         check_choice("pixel_shuffle", "kernel_size", kernel_size, PIXEL_SHUFFLE_KERNELS)
         conv = nn.Conv2d(in_channels, out_channels * 4, kernel_size, padding=kernel_size // 2)

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def check_choice(block: str, knob: str, value: Any, allowed: Collection[Any]) -> None:
-    """Raise ValueError naming ``block``, ``knob`` and the allowed values if ``value`` is not one."""
+    """Raise ValueError naming ``block``, ``knob`` and the allowed values unless allowed."""
     if value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"{block}: {knob}={value!r} is not allowed; choose one of {choices}")

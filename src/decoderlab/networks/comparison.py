@@ -21,8 +21,13 @@ UpFactory = Callable[[int, int], UpsamplingBlock]
 class ConvEncoder(nn.Sequential):
     """(N, in_channels, H, W) -> (N, latent_channels, H / 2**len(widths), W / 2**len(widths))."""
 
-    def __init__(self, in_channels: int, down: DownFactory, widths: Sequence[int] = (16, 32),
-                 latent_channels: int = 4) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        down: DownFactory,
+        widths: Sequence[int] = (16, 32),
+        latent_channels: int = 4,
+    ) -> None:
         if not widths:
             raise ValueError("ConvEncoder: widths must list at least one stage width, got []")
         layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -41,15 +46,19 @@ class UpsamplingDecoder(nn.Sequential):
     ``widths`` are the encoder's, so stage k of the decoder mirrors stage k of the encoder.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, up: UpFactory,
-                 widths: Sequence[int] = (16, 32)) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, up: UpFactory, widths: Sequence[int] = (16, 32)
+    ) -> None:
         if not widths:
             raise ValueError("UpsamplingDecoder: widths must list at least one stage width, got []")
         mirrored = list(reversed(widths))
-        layers: OrderedDict[str, nn.Module] = OrderedDict({
-            "entry": nn.Sequential(nn.Conv2d(in_channels, mirrored[0], 3, padding=1),
-                                   nn.ReLU(inplace=True)),
-        })
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            {
+                "entry": nn.Sequential(
+                    nn.Conv2d(in_channels, mirrored[0], 3, padding=1), nn.ReLU(inplace=True)
+                ),
+            }
+        )
         targets = mirrored[1:] + mirrored[-1:]
         for i, (c_in, c_out) in enumerate(zip(mirrored, targets, strict=True)):
             layers[f"up{i + 1}"] = nn.Sequential(up(c_in, c_out), nn.ReLU(inplace=True))

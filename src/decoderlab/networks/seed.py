@@ -18,8 +18,17 @@ SEED_INTERPOLATIONS = ("bilinear", "nearest")
 class KerasConv2D(nn.Sequential):
     """Keras Conv2D(filters, kernel, strides, padding, activation, kernel_initializer), bias zero."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-                 padding: str = "same", relu: bool = True, init: str = "glorot_uniform") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        padding: str = "same",
+        relu: bool = True,
+        init: str = "glorot_uniform",
+    ) -> None:
         check_choice("KerasConv2D", "padding", padding, ("same", "valid"))
         if padding == "same":
             conv = Conv2dSame(in_channels, out_channels, kernel_size, stride=stride)
@@ -55,8 +64,9 @@ class UpSampling2DSeedEncoder(nn.Sequential):
 class UpSampling2DSeedDecoder(nn.Sequential):
     """(N, 8, 4, 4) -> (N, 1, 28, 28) logits via UpSampling2D(``interpolation``) + Conv2D."""
 
-    def __init__(self, in_channels: int = 8, out_channels: int = 1,
-                 interpolation: str = "bilinear") -> None:
+    def __init__(
+        self, in_channels: int = 8, out_channels: int = 1, interpolation: str = "bilinear"
+    ) -> None:
         check_choice("seed_upsampling2d", "interpolation", interpolation, SEED_INTERPOLATIONS)
         align = None if interpolation == "nearest" else False
 

@@ -1,0 +1,171 @@
+"""MNIST loading: real IDX parsing on files the tests write, checksums, splits, batching."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import torch
+
+from decoderlab.data import (
+    MNIST_FILES,
+    EpochPermutation,
+    MNISTDataError,
+    MNISTDataModule,
+    TensorBatches,
+    prepare_mnist,
+)
+from tests.conftest import SHIPPED_DATA, write_idx
+
+
+def raw_dir(root):
+    return root / "MNIST" / "raw"
+
+
+def leftovers(root):
+    return sorted(p.name for p in raw_dir(root).iterdir() if not p.name.endswith(".gz"))
+
+
+def test_tiny_idx_files_load_through_torchvision(tiny_mnist):
+    dm = MNISTDataModule(tiny_mnist, verify_checksums=False, download=False, val_split=0.25)
+    dm.prepare_data()
+    dm.setup()
+    assert set(leftovers(tiny_mnist)) == set(MNIST_FILES)
+    assert dm.parts["train"].shape == (60, 1, 28, 28)
+    assert dm.parts["val"].shape == (20, 1, 28, 28)
+    assert dm.parts["test"].shape == (20, 1, 28, 28)
+    assert dm.parts["train"].dtype == torch.float32
+    assert dm.parts["train"].min() >= 0.0 and dm.parts["train"].max() <= 1.0
+
+
+def test_tail_split_is_the_last_fraction_unshuffled(tiny_mnist):
+    dm = MNISTDataModule(tiny_mnist, verify_checksums=False, download=False, val_split=0.25)
+    dm.prepare_data()
+    dm.setup()
+    source = gzip.decompress((raw_dir(tiny_mnist) / "train-images-idx3-ubyte.gz").read_bytes())
+    images = torch.frombuffer(bytearray(source[16:]), dtype=torch.uint8).reshape(80, 1, 28, 28)
+    assert torch.equal(dm.parts["val"], images[60:].float() / 255)
+    assert torch.equal(dm.parts["train"], images[:60].float() / 255)
+
+
+def test_random_split_is_seeded(tiny_mnist):
+    def split(seed):
+        dm = MNISTDataModule(
+            tiny_mnist, verify_checksums=False, download=False, split="random", seed=seed
+        )
+        dm.prepare_data()
+        dm.setup()
+        return dm.parts["val"]
+
+    assert torch.equal(split(3), split(3))
+    assert not torch.equal(split(3), split(4))
+
+
+def test_pad_to_and_caps(tiny_mnist):
+    dm = MNISTDataModule(
+        tiny_mnist, verify_checksums=False, download=False, pad_to=32, train_size=10, test_size=5
+    )
+    dm.prepare_data()
+    dm.setup()
+    assert dm.image_shape == (1, 32, 32)
+    assert dm.parts["train"].shape == (10, 1, 32, 32)
+    assert dm.parts["test"].shape == (5, 1, 32, 32)
+    assert dm.parts["train"][..., :2, :].abs().sum() == 0
+
+
+def test_decompression_is_cached(tiny_mnist):
+    prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    target = raw_dir(tiny_mnist) / "train-images-idx3-ubyte"
+    stamp = target.stat().st_mtime_ns
+    prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    assert target.stat().st_mtime_ns == stamp
+
+
+def test_truncated_gzip_names_the_file_and_leaves_nothing(tiny_mnist):
+    gz = raw_dir(tiny_mnist) / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:200])
+    with pytest.raises(MNISTDataError, match="train-images-idx3-ubyte.gz"):
+        prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    assert "train-images-idx3-ubyte" not in leftovers(tiny_mnist)
+    assert not [p for p in raw_dir(tiny_mnist).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_truncated_payload_names_the_file(tiny_mnist):
+    gz = raw_dir(tiny_mnist) / "t10k-images-idx3-ubyte.gz"
+    gz.write_bytes(gzip.compress(gzip.decompress(gz.read_bytes())[:-100]))
+    with pytest.raises(MNISTDataError, match="t10k-images-idx3-ubyte.gz.*truncated"):
+        prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    assert "t10k-images-idx3-ubyte" not in leftovers(tiny_mnist)
+
+
+def test_wrong_magic_names_the_file(tiny_mnist):
+    write_idx(raw_dir(tiny_mnist) / "train-labels-idx1-ubyte", torch.zeros(80), 2051)
+    with pytest.raises(MNISTDataError, match=r"train-labels-idx1-ubyte.*magic number 2051"):
+        prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+
+
+def test_checksums_reject_foreign_files(tiny_mnist):
+    with pytest.raises(MNISTDataError, match="MD5 .* differs from the canonical"):
+        prepare_mnist(tiny_mnist, verify_checksums=True, download=False)
+    assert leftovers(tiny_mnist) == []
+
+
+def test_missing_files_name_directory_and_expected_files(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        MNISTDataModule(tmp_path, download=False).prepare_data()
+    message = str(info.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    for name in MNIST_FILES:
+        assert f"{name}.gz" in message
+    assert "data.data_dir" in message
+
+
+def test_missing_files_try_download_then_explain(tmp_path, monkeypatch):
+    calls = []
+
+    def offline_mnist(root, train, download):
+        calls.append((root, train, download))
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
+
+    monkeypatch.setattr("decoderlab.data.MNIST", offline_mnist)
+    with pytest.raises(FileNotFoundError, match="no network"):
+        prepare_mnist(tmp_path, download=True)
+    assert calls == [(str(tmp_path), True, True)]
+
+
+@pytest.mark.slow
+def test_shipped_files_pass_the_canonical_checksums():
+    raw = prepare_mnist(SHIPPED_DATA, verify_checksums=True, download=False)
+    assert sorted(p.name for p in raw.glob("*-ubyte")) == sorted(MNIST_FILES)
+
+
+def test_tensor_batches_cover_each_sample_once_per_epoch():
+    images = torch.arange(53.0).reshape(53, 1, 1, 1)
+    loader = TensorBatches(images, 10, EpochPermutation(53, shuffle=True, seed=7))
+    first = torch.cat(list(loader)).flatten()
+    assert len(loader) == 6
+    assert sorted(first.tolist()) == list(range(53))
+    loader.sampler.set_epoch(1)
+    second = torch.cat(list(loader)).flatten()
+    assert sorted(second.tolist()) == list(range(53)) and not torch.equal(first, second)
+    loader.sampler.set_epoch(0)
+    assert torch.equal(torch.cat(list(loader)).flatten(), first)
+
+
+def test_evaluation_batches_are_in_order():
+    images = torch.arange(5.0).reshape(5, 1, 1, 1)
+    loader = TensorBatches(images, 2, EpochPermutation(5, shuffle=False))
+    assert [b.flatten().tolist() for b in loader] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"split": "head"}, "'tail', 'random'"),
+        ({"val_split": 1.5}, "val_split=1.5"),
+        ({"pad_to": 20}, "pad_to=20"),
+    ],
+)
+def test_invalid_data_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MNISTDataModule("data", **kwargs)
