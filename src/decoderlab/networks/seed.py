@@ -16,7 +16,7 @@ SEED_INTERPOLATIONS = ("bilinear", "nearest")
 
 
 class KerasConv2D(nn.Sequential):
-    """Keras Conv2D(filters, kernel, strides, padding, activation, kernel_initializer), bias zero."""
+    """Keras Conv2D(filters, kernel, strides, padding, activation, initializer); bias zero."""
 
     def __init__(
         self,
