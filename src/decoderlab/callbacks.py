@@ -1,4 +1,4 @@
-"""Callbacks: run statistics for metrics.json and the reconstruction image grid."""
+"""Callbacks: run statistics, the reconstruction grid and the checkerboard probes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import time
 
 import lightning as L
 import torch
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 from torchvision.utils import make_grid
+
+from decoderlab.metrics import CheckerboardScores, ResidualSpectrum, lattice_periods
+from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
 
 
 class RunStats(L.Callback):
@@ -43,8 +48,11 @@ class RunStats(L.Callback):
         return self.train_samples / total if total > 0 else float("nan")
 
     def state_dict(self) -> dict:
-        return {"epoch_seconds": self.epoch_seconds, "train_samples": self.train_samples,
-                "history": self.history}
+        return {
+            "epoch_seconds": self.epoch_seconds,
+            "train_samples": self.train_samples,
+            "history": self.history,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_seconds = list(state_dict["epoch_seconds"])
@@ -67,6 +75,163 @@ class ReconstructionGrid(L.Callback):
         with torch.no_grad():
             recon = pl_module(images)
         pl_module.train(was_training)
-        grid = make_grid(torch.cat([images, recon]).cpu(), nrow=len(images), padding=2,
-                         pad_value=1.0)
+        grid = make_grid(
+            torch.cat([images, recon]).cpu(), nrow=len(images), padding=2, pad_value=1.0
+        )
         trainer.logger.experiment.add_image(self.tag, grid, global_step=trainer.current_epoch)
+
+
+def decoder_periods(pl_module: L.LightningModule) -> tuple[int, ...]:
+    """Checkerboard periods of the module's decoder lattice for its (C, H, W) ``in_shape``."""
+    return lattice_periods(getattr(pl_module.decoder, "stages", 0), *pl_module.in_shape[-2:])
+
+
+def _tensorboard(trainer: L.Trainer):
+    """The logger's SummaryWriter, or None when there is no image-capable logger."""
+    experiment = getattr(trainer.logger, "experiment", None)
+    return experiment if hasattr(experiment, "add_image") else None
+
+
+def spectrum_figure(spectrum: torch.Tensor, title: str) -> Figure:
+    """Log-scale picture of a DC-centred power spectrum (H, W), axes in cycles per pixel."""
+    power = spectrum.detach().double().cpu()
+    top = float(power.max())
+    floor = top * 1e-8 if top > 0 else 1e-12
+    figure = Figure(figsize=(4.2, 3.6), dpi=100)
+    axes = figure.add_subplot()
+    height, width = power.shape
+    extent = (-0.5 - 0.5 / width, 0.5 - 0.5 / width, 0.5 - 0.5 / height, -0.5 - 0.5 / height)
+    shown = axes.imshow(
+        power.clamp_min(floor).numpy(),
+        norm=LogNorm(vmin=floor, vmax=max(top, floor * 10)),
+        cmap="magma",
+        extent=extent,
+    )
+    figure.colorbar(shown, ax=axes, label="power per pixel")
+    axes.set(title=title, xlabel="cycles / pixel (x)", ylabel="cycles / pixel (y)")
+    figure.tight_layout()
+    return figure
+
+
+class CheckerboardMetrics(L.Callback):
+    """Log ``{stage}/cbe{s}``, ``prf{s}`` and ``pace{s}`` every validation and test epoch.
+
+    The periods are those of the decoder's lattice (``decoder_periods``). The module's
+    ``validation_step``/``test_step`` must return the reconstruction (N, C, H, W). With
+    ``spectrum``, each validation epoch also logs the residual power spectrum (log scale).
+    """
+
+    def __init__(self, spectrum: bool = True, spectrum_tag: str = "residual_spectrum") -> None:
+        self.draw_spectrum, self.spectrum_tag = spectrum, spectrum_tag
+        self.scores: CheckerboardScores | None = None
+        self.spectrum: ResidualSpectrum | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.scores is None:
+            self.scores = CheckerboardScores(decoder_periods(pl_module))
+            self.spectrum = ResidualSpectrum(*pl_module.in_shape[-2:])
+
+    def _start(self, pl_module: L.LightningModule) -> None:
+        self.scores.to(pl_module.device).reset()
+        self.spectrum.to(pl_module.device).reset()
+
+    def _update(
+        self, stage: str, trainer: L.Trainer, recon: torch.Tensor, batch: torch.Tensor
+    ) -> None:
+        if trainer.sanity_checking:
+            return
+        self.scores.update(recon, batch)
+        if stage == "val" and self.draw_spectrum:
+            self.spectrum.update(recon, batch)
+
+    def _finish(self, stage: str, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        scores = self.scores.compute()
+        pl_module.log_dict({f"{stage}/{name}": value.float() for name, value in scores.items()})
+        self.scores.reset()
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start(pl_module)
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start(pl_module)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        self._update("val", trainer, outputs, batch)
+
+    def on_test_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        self._update("test", trainer, outputs, batch)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish("val", trainer, pl_module)
+        writer = _tensorboard(trainer)
+        if trainer.sanity_checking or not self.draw_spectrum or writer is None:
+            return
+        title = f"residual power, val epoch {trainer.current_epoch}"
+        writer.add_figure(
+            self.spectrum_tag,
+            spectrum_figure(self.spectrum.compute(), title),
+            global_step=trainer.current_epoch,
+        )
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish("test", trainer, pl_module)
+
+
+class FlatFieldProbe(L.Callback):
+    """FFCR of the decoder before training (``ffcr{s}/init``) and after it (``ffcr{s}/final``).
+
+    The decoder gets a constant input of the latent's channels and ``scale`` times its size,
+    so an interior free of border effects survives the crop. Values go to ``self.ffcr``
+    (read into metrics.json), the logger as scalars, and TensorBoard as ``flat_field/{when}``
+    images (each channel min-max scaled).
+    """
+
+    def __init__(self, scale: int = 4, value: float = 1.0) -> None:
+        if scale < 1:
+            raise ValueError(f"FlatFieldProbe: scale={scale} must be >= 1")
+        self.scale, self.value = scale, value
+        self.ffcr: dict[str, float] = {}
+
+    def flat_input_shape(self, pl_module: L.LightningModule) -> tuple[int, int, int]:
+        channels, height, width = pl_module.latent_shape
+        return channels, height * self.scale, width * self.scale
+
+    def measure(self, trainer: L.Trainer, pl_module: L.LightningModule, when: str) -> None:
+        field, _ = flat_field_response(
+            pl_module.decoder, self.flat_input_shape(pl_module), value=self.value
+        )
+        values = {
+            f"ffcr{s}/{when}": field_periodic_ratio(field, s) for s in decoder_periods(pl_module)
+        }
+        self.ffcr.update(values)
+        if trainer.logger is not None:
+            trainer.logger.log_metrics(values, step=trainer.global_step)
+        writer = _tensorboard(trainer)
+        if writer is not None:
+            image = make_grid(
+                field[:, None].float().cpu(),
+                nrow=len(field),
+                normalize=True,
+                scale_each=True,
+                pad_value=1.0,
+            )
+            writer.add_image(f"flat_field/{when}", image, global_step=trainer.global_step)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not any(key.endswith("/init") for key in self.ffcr):
+            self.measure(trainer, pl_module, "init")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.measure(trainer, pl_module, "final")
+
+    def state_dict(self) -> dict:
+        return {"ffcr": dict(self.ffcr)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.ffcr = dict(state_dict["ffcr"])

@@ -30,8 +30,9 @@ def stage_shapes(net: nn.Sequential, x: torch.Tensor, prefix: str) -> list[tuple
     return shapes
 
 
-def check_round_trip(encoder: nn.Sequential, decoder: nn.Sequential,
-                     in_shape: Sequence[int]) -> list[tuple[str, tuple]]:
+def check_round_trip(
+    encoder: nn.Sequential, decoder: nn.Sequential, in_shape: Sequence[int]
+) -> list[tuple[str, tuple]]:
     """Trace a (1, *in_shape) input through every stage; raise ArchitectureError on a mismatch."""
     x = torch.zeros(1, *in_shape)
     with torch.no_grad():
@@ -39,8 +40,9 @@ def check_round_trip(encoder: nn.Sequential, decoder: nn.Sequential,
         latent = encoder(x)
         shapes += stage_shapes(decoder, latent, "decoder")
     if shapes[-1][1] != tuple(in_shape):
-        listing = "\n".join(f"  {name}: {shape}" for name, shape in [("input", tuple(in_shape))]
-                            + shapes)
+        listing = "\n".join(
+            f"  {name}: {shape}" for name, shape in [("input", tuple(in_shape))] + shapes
+        )
         raise ArchitectureError(
             f"decoder(encoder(x)) has shape {shapes[-1][1]} but the input is {tuple(in_shape)}; "
             f"stage output shapes (C, H, W):\n{listing}"
@@ -51,8 +53,11 @@ def check_round_trip(encoder: nn.Sequential, decoder: nn.Sequential,
 def image_metrics(prefix: str) -> MetricCollection:
     """MSE, PSNR and SSIM of reconstructions in [0, 1], keys ``{prefix}mse`` etc."""
     return MetricCollection(
-        {"mse": MeanSquaredError(), "psnr": PeakSignalNoiseRatio(data_range=1.0),
-         "ssim": StructuralSimilarityIndexMeasure(data_range=1.0)},
+        {
+            "mse": MeanSquaredError(),
+            "psnr": PeakSignalNoiseRatio(data_range=1.0),
+            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+        },
         prefix=prefix,
     )
 
@@ -65,10 +70,15 @@ class AutoEncoder(L.LightningModule):
     The decoder returns logits; ``forward`` applies the sigmoid.
     """
 
-    def __init__(self, encoder: Callable[..., nn.Module], decoder: Callable[..., nn.Module],
-                 in_shape: Sequence[int] = (1, 28, 28), loss: str = "bce",
-                 optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-                 scheduler: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Callable[..., nn.Module],
+        decoder: Callable[..., nn.Module],
+        in_shape: Sequence[int] = (1, 28, 28),
+        loss: str = "bce",
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+    ) -> None:
         super().__init__()
         check_choice("AutoEncoder", "loss", loss, LOSSES)
         channels = in_shape[0]
@@ -85,6 +95,13 @@ class AutoEncoder(L.LightningModule):
     @property
     def decoder_name(self) -> str:
         return self.decoder.name
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """(C, h, w) of the encoder's output, the decoder's input."""
+        return next(
+            shape for name, shape in reversed(self.stage_shapes) if name.startswith("encoder.")
+        )
 
     @property
     def num_parameters(self) -> int:
@@ -107,23 +124,33 @@ class AutoEncoder(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch))
         return loss
 
-    def _evaluate(self, batch: torch.Tensor, stage: str, metrics: MetricCollection) -> None:
+    def _evaluate(self, batch: torch.Tensor, stage: str, metrics: MetricCollection) -> torch.Tensor:
         logits = self.logits(batch)
-        self.log(f"{stage}/loss", self.loss(logits, batch), on_epoch=True, batch_size=len(batch),
-                 prog_bar=stage == "val")
-        metrics.update(torch.sigmoid(logits), batch)
+        self.log(
+            f"{stage}/loss",
+            self.loss(logits, batch),
+            on_epoch=True,
+            batch_size=len(batch),
+            prog_bar=stage == "val",
+        )
+        recon = torch.sigmoid(logits)
+        metrics.update(recon, batch)
         self.log_dict(metrics, on_epoch=True, batch_size=len(batch))
+        return recon
 
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_metrics)
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """Returns the reconstruction (N, C, H, W) for callbacks (e.g. CheckerboardMetrics)."""
+        return self._evaluate(batch, "val", self.val_metrics)
 
-    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_metrics)
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """Returns the reconstruction (N, C, H, W) for callbacks (e.g. CheckerboardMetrics)."""
+        return self._evaluate(batch, "test", self.test_metrics)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
-                                 "monitor": "val/loss"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "monitor": "val/loss"},
+        }

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from decoderlab.callbacks import RunStats
+from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.results import METRICS_FILE, write_json_atomic
 
 
@@ -55,17 +55,33 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         val = _metrics_with_prefix(trainer.callback_metrics, "val/")
-        test = _metrics_with_prefix(trainer.test(model, datamodule=datamodule, verbose=False)[0],
-                                    "test/")
-        record.update(
-            status="ok", epochs=trainer.current_epoch, device=str(trainer.strategy.root_device),
-            seconds_per_epoch=stats.epoch_seconds, train_samples_per_s=stats.samples_per_second,
-            val=val, test=test, history=stats.history,
+        test = _metrics_with_prefix(
+            trainer.test(model, datamodule=datamodule, verbose=False)[0], "test/"
         )
-        log_hparams(logger, {"decoder": model.decoder_name, "seed": cfg.seed,
-                             "params": model.num_parameters, "loss": cfg.model.loss,
-                             "batch_size": cfg.data.batch_size, "epochs": trainer.current_epoch},
-                    sorted(test) + ["val/loss"])
+        ffcr = next((c.ffcr for c in callbacks if isinstance(c, FlatFieldProbe)), {})
+        record.update(
+            status="ok",
+            epochs=trainer.current_epoch,
+            device=str(trainer.strategy.root_device),
+            seconds_per_epoch=stats.epoch_seconds,
+            train_samples_per_s=stats.samples_per_second,
+            val=val,
+            test=test,
+            ffcr=dict(sorted(ffcr.items())),
+            history=stats.history,
+        )
+        log_hparams(
+            logger,
+            {
+                "decoder": model.decoder_name,
+                "seed": cfg.seed,
+                "params": model.num_parameters,
+                "loss": cfg.model.loss,
+                "batch_size": cfg.data.batch_size,
+                "epochs": trainer.current_epoch,
+            },
+            sorted(test) + ["val/loss"] + sorted(ffcr),
+        )
     except BaseException as err:
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=20)
