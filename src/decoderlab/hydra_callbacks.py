@@ -1,0 +1,74 @@
+"""Hydra callbacks: torch threads per job, failure isolation in sweeps, the report at sweep end.
+
+Registered in ``conf/hydra/default.yaml``. Hydra 1.3's ``run_job`` catches a job's exception
+into a FAILED ``JobReturn``; the basic sweeper then re-raises the first one once its batch is
+done, which skips later batches and ``on_multirun_end``. ``IsolateJobFailures`` marks such a
+job completed with a NaN result (Optuna counts NaN as a failed trial) so every job runs;
+``WriteSweepReport`` then writes the report and exits non-zero if any job failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+class TorchThreads(Callback):
+    """Set torch's intra-op threads from the job config's ``threads`` key (null: leave as is).
+
+    Runs in the job's own process (launcher worker, submitit job), so parallel launchers can
+    keep jobs x threads <= cores.
+    """
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        threads = config.get("threads")
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+
+
+class IsolateJobFailures(Callback):
+    """In a multirun, turn a job's exception into a logged error and a NaN result.
+
+    The job's own ``metrics.json`` (written by ``decoderlab.train``) keeps ``status: failed``
+    and the reason; ``WriteSweepReport`` reads it. Single runs are left alone and still raise.
+    """
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN or job_return.status != JobStatus.FAILED:
+            return
+        error = job_return._return_value
+        log.error(
+            "job %s failed (%s); the sweep goes on",
+            config.hydra.job.num,
+            " ".join(job_return.overrides or []),
+            exc_info=error if isinstance(error, BaseException) else None,
+        )
+        job_return.status = JobStatus.COMPLETED
+        job_return.return_value = math.nan
+
+
+class WriteSweepReport(Callback):
+    """At the end of a multirun: write the report, print its path, exit 1 if a job failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from decoderlab.report import NoRunsError, write_report
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            report = write_report(sweep_dir)
+        except NoRunsError as err:
+            raise SystemExit(f"decoderlab: no report: {err}") from err
+        print(f"Report: {report.markdown_path}", flush=True)
+        if report.problems:
+            raise SystemExit(f"decoderlab: {report.failure_summary()}")

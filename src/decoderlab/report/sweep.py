@@ -1,0 +1,149 @@
+"""A sweep directory's jobs: their metrics.json records, configs and TensorBoard images."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+from PIL import Image
+
+from decoderlab.results import METRICS_FILE, read_record
+
+EVENTS_GLOB = "events.out.tfevents.*"
+
+
+class NoRunsError(RuntimeError):
+    """The directory does not exist or holds no run directory."""
+
+
+@dataclass
+class Job:
+    """One run directory of a sweep.
+
+    ``record`` is its metrics.json (None when missing or unreadable); ``problem`` says why
+    the job cannot enter the table (None for a usable job).
+    """
+
+    directory: Path
+    record: dict[str, Any] | None
+    problem: str | None
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def unreadable(self) -> bool:
+        """metrics.json exists but cannot be parsed."""
+        return self.record is None and (self.directory / METRICS_FILE).exists()
+
+    @property
+    def decoder(self) -> str | None:
+        return (self.record or {}).get("decoder")
+
+    @property
+    def seed(self) -> int | None:
+        return (self.record or {}).get("seed")
+
+    @property
+    def reason(self) -> str:
+        """The problem on one line (whitespace collapsed); empty for a usable job."""
+        return " ".join((self.problem or "").split())
+
+    def config(self) -> Any:
+        """The job's composed config (``.hydra/config.yaml``, unresolved), or None."""
+        path = self.directory / ".hydra" / "config.yaml"
+        try:
+            return OmegaConf.load(path)
+        except (OSError, ValueError):
+            return None
+
+
+def varying_overrides(jobs: list[Job]) -> dict[Path, list[str]]:
+    """Per job, its overrides that not every job of the sweep shares (what the sweep varied)."""
+    common = set.intersection(*(set(j.overrides) for j in jobs)) if jobs else set()
+    return {j.directory: [o for o in j.overrides if o not in common] for j in jobs}
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_job_dirs(sweep_dir: Path) -> list[Path]:
+    """Run directories under ``sweep_dir`` (itself included): those with .hydra/ or metrics.json."""
+    found = {p.parent for p in sweep_dir.rglob(METRICS_FILE)}
+    found |= {p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")}
+    return sorted((d for d in found if ".submitit" not in d.parts), key=_natural_key)
+
+
+def _problem(record: dict[str, Any]) -> str | None:
+    if record.get("status") != "ok":
+        return f"failed: {record.get('error') or 'status ' + repr(record.get('status'))}"
+    loss = (record.get("test") or {}).get("test/loss")
+    if not isinstance(loss, int | float) or not math.isfinite(loss):
+        return "test/loss is not finite (diverged)"
+    return None
+
+
+def load_job(job_dir: Path) -> Job:
+    """Read one run directory; never raises for a broken job, it records the problem."""
+    overrides_path = job_dir / ".hydra" / "overrides.yaml"
+    try:
+        overrides = [str(o) for o in OmegaConf.load(overrides_path)]
+    except (OSError, ValueError, TypeError):
+        overrides = []
+    if not (job_dir / METRICS_FILE).exists():
+        problem = f"no {METRICS_FILE}: still running, interrupted or crashed before writing it"
+        return Job(job_dir, None, problem, overrides)
+    try:
+        record = read_record(job_dir)
+        if not isinstance(record, dict):
+            raise ValueError(f"{job_dir / METRICS_FILE}: not a JSON object")
+    except (OSError, ValueError) as err:
+        return Job(job_dir, None, f"unreadable {METRICS_FILE}: {err}", overrides)
+    return Job(job_dir, record, _problem(record), overrides)
+
+
+def load_jobs(sweep_dir: str | Path) -> list[Job]:
+    """Every job of ``sweep_dir``; raises NoRunsError naming the directory if there is none."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise NoRunsError(f"{sweep_dir}: not a directory")
+    job_dirs = find_job_dirs(sweep_dir)
+    if not job_dirs:
+        raise NoRunsError(
+            f"{sweep_dir}: no run directories (none holds .hydra/config.yaml or {METRICS_FILE})"
+        )
+    return [load_job(d) for d in job_dirs]
+
+
+def read_images(job_dir: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """TensorBoard images of a run, via tensorboard's EventAccumulator.
+
+    Returns ``{tag: [(step, HxWxC uint8 array), ...]}`` sorted by step, for the ``tags``
+    present in any event directory below ``job_dir``.
+    """
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
+
+    images: dict[str, list[tuple[int, float, np.ndarray]]] = {}
+    for events_dir in sorted({p.parent for p in job_dir.rglob(EVENTS_GLOB)}):
+        accumulator = ea.EventAccumulator(str(events_dir), size_guidance={ea.IMAGES: 0})
+        accumulator.Reload()
+        for tag in set(tags) & set(accumulator.Tags()[ea.IMAGES]):
+            for event in accumulator.Images(tag):
+                pixels = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))
+                images.setdefault(tag, []).append((event.step, event.wall_time, pixels))
+    return {
+        tag: [(step, pixels) for step, _, pixels in sorted(events, key=lambda e: e[:2])]
+        for tag, events in images.items()
+    }
