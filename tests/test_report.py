@@ -1,0 +1,170 @@
+"""decoderlab-report on hand-made sweeps: statistics, ranking, findings, failures, bad input."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from decoderlab.report import main, write_report
+from decoderlab.report.figures import DPI, VAL_LOSS_SIZE
+from decoderlab.report.stats import mean_ci
+from decoderlab.results import write_json_atomic
+from tests.tiny_sweep import console_script
+
+# Student t quantiles t_{0.975, df} (printed tables: 12.706 and 4.303)
+T975 = {1: 12.706204736174705, 2: 4.302652729911275}
+
+
+def fake_job(
+    sweep: Path,
+    num: int,
+    decoder: str,
+    seed: int,
+    loss: float | None,
+    cbe2: float = 0.01,
+    status: str = "ok",
+    **extra,
+) -> Path:
+    """A run directory as decoderlab-train leaves it, without TensorBoard events."""
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- model/decoder={decoder}\n- seed={seed}\n")
+    (job / ".hydra" / "config.yaml").write_text(
+        "data:\n  train_size: 600\n  val_size: 200\n  test_size: 100\n  batch_size: 25\n"
+        "trainer:\n  max_epochs: 3\n"
+    )
+    record = {
+        "decoder": decoder,
+        "seed": seed,
+        "status": status,
+        "params": 1000,
+        "seconds_per_epoch": [1.0, 3.0],
+        "test": {"test/loss": loss, "test/mse": 0.01, "test/cbe2": cbe2},
+        "ffcr": {"ffcr2/init": 0.0, "ffcr2/final": 0.002},
+        "history": {"val/loss": [0.3, 0.2, 0.1]},
+        **extra,
+    }
+    write_json_atomic(job / "metrics.json", record)
+    return job
+
+
+def read_table(sweep: Path) -> dict[str, dict[str, str]]:
+    with (sweep / "report.csv").open() as f:
+        return {row["decoder"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """a: losses 0.10, 0.12, 0.14; b: 0.20, 0.26 (one more seed failed); c: 0.50, 0.50, 0.51."""
+    sweep, num = tmp_path / "sweep", iter(range(100))
+    for seed, loss in zip((1, 2, 3), (0.10, 0.12, 0.14), strict=True):
+        fake_job(sweep, next(num), "a", seed, loss, cbe2=0.001)
+    for seed, loss in zip((1, 2), (0.20, 0.26), strict=True):
+        fake_job(sweep, next(num), "b", seed, loss, cbe2=0.05)
+    fake_job(sweep, next(num), "b", 3, None, status="failed", error="RuntimeError: boom")
+    for seed, loss in zip((1, 2, 3), (0.50, 0.50, 0.51), strict=True):
+        fake_job(sweep, next(num), "c", seed, loss, cbe2=0.02)
+    return sweep
+
+
+def test_mean_and_ci_match_a_hand_computation(sweep):
+    assert write_report(sweep).problems[0].directory.name == "5"
+    table = read_table(sweep)
+    s_a = math.sqrt(((0.10 - 0.12) ** 2 + 0 + (0.14 - 0.12) ** 2) / 2)  # = 0.02
+    assert float(table["a"]["test/loss_mean"]) == pytest.approx(0.12)
+    assert float(table["a"]["test/loss_ci95"]) == pytest.approx(T975[2] * s_a / math.sqrt(3))
+    s_b = math.sqrt(((0.20 - 0.23) ** 2 + (0.26 - 0.23) ** 2) / 1)
+    assert float(table["b"]["test/loss_mean"]) == pytest.approx(0.23)
+    assert float(table["b"]["test/loss_ci95"]) == pytest.approx(T975[1] * s_b / math.sqrt(2))
+    assert float(table["a"]["s/epoch_mean"]) == pytest.approx(2.0)
+    assert float(table["a"]["params_ci95"]) == 0.0
+    assert float(table["c"]["ffcr2/final_mean"]) == pytest.approx(0.002)
+
+
+def test_one_value_has_a_mean_but_no_interval():
+    estimate = mean_ci([0.3])
+    assert estimate.mean == 0.3 and math.isnan(estimate.half_width) and estimate.n == 1
+
+
+def test_rows_are_ranked_by_loss_and_count_seeds(sweep):
+    write_report(sweep)
+    table = read_table(sweep)
+    assert [table[d]["rank"] for d in "abc"] == ["1", "2", "3"]
+    assert (table["b"]["seeds_ok"], table["b"]["jobs"]) == ("2", "3")
+    markdown = (sweep / "report.md").read_text()
+    assert "| 2 | `b` | 2/3 | 1,000 | 0.23 ± 0.38 |" in markdown
+
+
+def test_findings_claim_only_what_the_intervals_support(sweep):
+    write_report(sweep)
+    findings = (sweep / "report.md").read_text().split("## Findings")[1].split("##")[0]
+    assert "Lowest test loss: `a` (0.120 ± 0.050, n=3)" in findings
+    # a's CI [0.070, 0.170] overlaps b's wide one, not c's [0.49, 0.52]
+    assert "overlaps those of `b`: with these seeds the data do not separate them" in findings
+    assert "`c`" not in findings.split("Most periodic")[0]
+    assert "Most periodic checkerboard energy (test/cbe2): `b`" in findings
+    assert "least: `a`" in findings
+    assert "Flat-field checkerboard ratio at init is 0 (below 1e-6) for `a`, `b`, `c`" in findings
+    assert "1 of 9 jobs failed" in findings
+
+
+def test_separated_decoders_are_called_separated(tmp_path):
+    sweep = tmp_path / "sweep"
+    for num, (decoder, loss) in enumerate([("a", 0.10), ("a", 0.11), ("z", 0.50), ("z", 0.51)]):
+        fake_job(sweep, num, decoder, num % 2 + 1, loss)
+    write_report(sweep)
+    assert "Its 95% CI overlaps no other decoder's" in (sweep / "report.md").read_text()
+
+
+def test_failed_diverged_and_unreadable_jobs_are_listed_and_exit_1(sweep, capsys):
+    fake_job(sweep, 9, "c", 4, None)  # status ok but test/loss NaN (stored as null)
+    (sweep / "10").mkdir()
+    (sweep / "10" / "metrics.json").write_text("{not json")
+    assert main([str(sweep)]) == 1
+    err = capsys.readouterr().err
+    assert "3 of 11 jobs failed" in err and str(sweep / "10" / "metrics.json") in err
+    problems = (sweep / "report.md").read_text().split("## Failed, unreadable or incomplete")[1]
+    assert "RuntimeError: boom" in problems
+    assert "test/loss is not finite" in problems
+    assert "unreadable metrics.json" in problems and "not valid JSON" in problems
+    assert set(read_table(sweep)) == {"a", "b", "c"}
+
+
+def test_missing_figures_are_noted_and_the_curves_drawn(sweep):
+    report = write_report(sweep)
+    markdown = report.markdown_path.read_text()
+    for tag in ("reconstructions", "residual_spectrum", "flat_field/init"):
+        assert f"_Not available: no `{tag}`" in markdown
+    assert "![Validation loss](val_loss.png)" in markdown
+    with Image.open(report.figures["val_loss"]) as png:
+        assert png.format == "PNG"
+        assert png.size == (round(VAL_LOSS_SIZE[0] * DPI), round(VAL_LOSS_SIZE[1] * DPI))
+
+
+def test_report_of_one_successful_job_exits_0(tmp_path, capsys):
+    fake_job(tmp_path / "sweep", 0, "a", 1, 0.1)
+    assert main([str(tmp_path / "sweep")]) == 0
+    assert "Report:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "file"])
+def test_no_runs_exits_2_naming_the_directory(tmp_path, make):
+    target = tmp_path / "nothing"
+    if make == "empty":
+        target.mkdir()
+    elif make == "file":
+        target.write_text("x")
+    result = subprocess.run(
+        [console_script("decoderlab-report"), str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert str(target) in result.stderr
+    assert not (target / "report.md").exists()
