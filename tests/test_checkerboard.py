@@ -3,6 +3,7 @@ content-modulated artifacts, flat-field ratios of known blocks, epoch accumulati
 
 from __future__ import annotations
 
+import csv
 import math
 from functools import partial
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from decoderlab import probe
 from decoderlab.blocks import PixelShuffleUp, ResizeConvUp, TransposedConvUp
 from decoderlab.metrics import (
     CheckerboardScores,
@@ -512,3 +514,35 @@ def test_residual_spectrum_metric_accumulates_like_the_functional():
     assert metric.images == 0
     with pytest.raises(ValueError, match=r"\(28, 28\).*\(2, 1, 20, 20\)"):
         metric.update(torch.zeros(2, 1, 20, 20), torch.zeros(2, 1, 20, 20))
+
+
+# --- decoderlab-probe -----------------------------------------------------------------------------
+
+
+def test_probe_tabulates_every_block_and_writes_csv(tmp_path, capsys):
+    out = tmp_path / "probe" / "ffcr.csv"
+    assert probe.main(["--inits", "2", "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out.replace("\n", "")
+    rows = {row["block"]: row for row in csv.DictReader(out.open())}
+    assert len(rows) == 16
+    assert {"transposed_conv_k3", "transposed_conv_k3_blur", "pixel_shuffle_icnr_blur"} <= set(rows)
+    assert set(rows["resize_conv_nearest"]) >= {"decoder_ffcr4_mean", "block_ffcr2_std"}
+    for name, row in rows.items():
+        artifact_free = not name.startswith(("transposed_conv", "pixel_shuffle_default"))
+        if artifact_free or name.endswith("_blur"):
+            assert float(row["block_ffcr2_mean"]) < 1e-10, name
+            assert float(row["decoder_ffcr4_mean"]) < 1e-10, name
+        else:
+            assert float(row["block_ffcr2_mean"]) > 0.3, name
+
+
+def test_probe_bad_arguments_exit_non_zero_with_a_message(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        probe.main(["--inits", "0"])
+    assert exit_info.value.code == 2 and "--inits: 0 must be >= 1" in capsys.readouterr().err
+    assert probe.main(["--inits", "1", "--size", "2", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "larger --size" in capsys.readouterr().err
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert probe.main(["--inits", "1", "--out", str(blocked / "x.csv")]) == 1
+    assert "cannot write" in capsys.readouterr().err

@@ -66,15 +66,16 @@ def flat_field_response(
 
     Runs a float64 copy of ``decoder`` in eval mode without gradients on a (1, *in_shape) input
     filled with ``value``. ``margin=None`` finds the border effects by comparing with the
-    response to a flat input three times as large, and crops just past them.
+    response to a flat input padded by half its size on every side, and crops just past them
+    (exact when the border effects reach less than half-way in, else a ValueError).
     """
     channels, height, width = _check_in_shape(in_shape)
     probe = copy.deepcopy(decoder).double().eval()
     with torch.no_grad():
         response = _flat_output(probe, (channels, height, width), value)
         if margin is None:
-            outer = _flat_output(probe, (channels, 3 * height, 3 * width), value)
-            margin = border_margin(response, outer)
+            padded = (channels, height + 2 * -(-height // 2), width + 2 * -(-width // 2))
+            margin = border_margin(response, _flat_output(probe, padded, value))
     h, w = response.shape[-2:]
     if margin < 0 or 2 * margin >= min(h, w):
         raise ValueError(
