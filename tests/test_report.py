@@ -28,12 +28,14 @@ def fake_job(
     loss: float | None,
     cbe2: float = 0.01,
     status: str = "ok",
+    overrides: tuple[str, ...] = (),
     **extra,
 ) -> Path:
     """A run directory as decoderlab-train leaves it, without TensorBoard events."""
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text(f"- model/decoder={decoder}\n- seed={seed}\n")
+    listed = [f"model/decoder={decoder}", f"seed={seed}", *overrides]
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in listed))
     (job / ".hydra" / "config.yaml").write_text(
         "data:\n  train_size: 600\n  val_size: 200\n  test_size: 100\n  batch_size: 25\n"
         "trainer:\n  max_epochs: 3\n"
@@ -119,6 +121,17 @@ def test_separated_decoders_are_called_separated(tmp_path):
         fake_job(sweep, num, decoder, num % 2 + 1, loss)
     write_report(sweep)
     assert "Its 95% CI overlaps no other decoder's" in (sweep / "report.md").read_text()
+
+
+def test_other_swept_settings_get_rows_of_their_own(tmp_path):
+    sweep = tmp_path / "sweep"
+    for num, (lr, seed) in enumerate([("0.01", 1), ("0.01", 2), ("0.001", 1), ("0.001", 2)]):
+        fake_job(sweep, num, "a", seed, 0.1 + num / 100, overrides=(f"model.optimizer.lr={lr}",))
+    fake_job(sweep, 4, "a", 3, None, status="failed", overrides=("model.optimizer.lr=0.001",))
+    write_report(sweep)
+    table = read_table(sweep)
+    assert set(table) == {"a (model.optimizer.lr=0.01)", "a (model.optimizer.lr=0.001)"}
+    assert table["a (model.optimizer.lr=0.001)"]["jobs"] == "3"
 
 
 def test_failed_diverged_and_unreadable_jobs_are_listed_and_exit_1(sweep, capsys):

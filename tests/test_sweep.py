@@ -158,7 +158,7 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert failed["status"] == "failed" and "kernel_size=5" in failed["error"]
     assert done["status"] == "ok" and done["decoder"] == "transposed_conv_k3"
     markdown = (sweep_dir / "report.md").read_text()
-    assert "| `transposed_conv_k3` | 1/1 |" in markdown
+    assert "| `transposed_conv_k3 (model.decoder.up.kernel_size=3)` | 1/1 |" in markdown
     assert "| `0` | `model.decoder.up.kernel_size=5` |" in markdown
 
 

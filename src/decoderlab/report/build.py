@@ -57,14 +57,13 @@ class Report:
         )
 
 
-def _representatives(rows: Sequence[DecoderSummary], jobs: Sequence[Job]) -> dict[str, Job]:
-    """Per decoder (table order), its successful job with the lowest seed."""
-    chosen: dict[str, Job] = {}
-    for row in rows:
-        ok = [j for j in jobs if j.ok and j.decoder == row.decoder]
-        if ok:
-            chosen[row.decoder] = min(ok, key=lambda j: (j.seed is None, j.seed or 0))
-    return chosen
+def _representatives(rows: Sequence[DecoderSummary]) -> dict[str, Job]:
+    """Per row (table order), its successful job with the lowest seed."""
+    return {
+        row.decoder: min(row.ok_jobs, key=lambda j: (j.seed is None, j.seed or 0))
+        for row in rows
+        if row.ok_jobs
+    }
 
 
 class _Figures:
@@ -72,7 +71,7 @@ class _Figures:
 
     def __init__(self, out_dir: Path, rows: list[DecoderSummary], jobs: list[Job]) -> None:
         self.out_dir, self.rows, self.jobs = out_dir, rows, jobs
-        self.chosen = _representatives(rows, jobs)
+        self.chosen = _representatives(rows)
         tags = (RECONSTRUCTIONS_TAG, SPECTRUM_TAG, *FLAT_FIELD_TAGS)
         self.images = {d: read_images(j.directory, tags) for d, j in self.chosen.items()}
         self.paths: dict[str, Path] = {}
@@ -84,10 +83,9 @@ class _Figures:
     def val_loss(self) -> None:
         curves: dict[str, list[list[float]]] = {}
         for row in self.rows:
-            for job in self.jobs:
-                history = (job.record or {}).get("history") or {}
-                losses = history.get("val/loss")
-                if job.ok and job.decoder == row.decoder and losses:
+            for job in row.ok_jobs:
+                losses = (job.record.get("history") or {}).get("val/loss")
+                if losses:
                     curves.setdefault(row.decoder, []).append(losses)
         if curves:
             self._save("val_loss", figures.val_loss_figure(curves))

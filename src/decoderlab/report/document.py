@@ -37,7 +37,7 @@ def markdown_table(rows: Sequence[DecoderSummary], metrics: Sequence[str]) -> st
     header = ["rank", "decoder", "seeds ok", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, row in enumerate(rows, 1):
-        cells = [str(rank), f"`{row.decoder}`", f"{len(row.seeds_ok)}/{row.jobs_total}"]
+        cells = [str(rank), f"`{row.decoder}`", f"{len(row.ok_jobs)}/{len(row.jobs)}"]
         for metric in metrics:
             estimate = row.get(metric)
             if metric == PARAMS and estimate is not None and not estimate.half_width > 0:
@@ -57,7 +57,7 @@ def write_csv(path: Path, rows: Sequence[DecoderSummary], metrics: Sequence[str]
             + [f"{m}_{part}" for m in metrics for part in ("mean", "ci95", "n")]
         )
         for rank, row in enumerate(rows, 1):
-            cells: list = [rank, row.decoder, len(row.seeds_ok), row.jobs_total]
+            cells: list = [rank, row.decoder, len(row.ok_jobs), len(row.jobs)]
             for metric in metrics:
                 e = row.get(metric)
                 cells += [e.mean, e.half_width, e.n] if e else ["", "", 0]
@@ -141,7 +141,7 @@ def findings(rows: Sequence[DecoderSummary], metrics: Sequence[str], jobs: Seque
         best = ranked[0]
         parts.append(
             f"Lowest test loss: `{best.decoder}` "
-            f"({format_estimate(best.get('test/loss'))}, n={len(best.seeds_ok)})."
+            f"({format_estimate(best.get('test/loss'))}, n={len(best.ok_jobs)})."
         )
         if len(ranked) > 1:
             parts.append(_overlap_clause(best, ranked[1:], "test/loss"))

@@ -6,11 +6,12 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from decoderlab.report.sweep import Job
+from decoderlab.report.sweep import Job, varying_overrides
 
 CONFIDENCE = 0.95
 SECONDS_PER_EPOCH = "s/epoch"
@@ -85,48 +86,61 @@ def _metric_key(name: str) -> tuple:
 
 @dataclass
 class DecoderSummary:
-    """One table row: a decoder's estimates over its successful seeds and its job counts."""
+    """One table row: a decoder (at one sweep point), its jobs and estimates over its seeds."""
 
     decoder: str
+    jobs: list[Job] = field(default_factory=list)
     estimates: dict[str, Estimate] = field(default_factory=dict)
-    seeds_ok: list[int] = field(default_factory=list)
-    jobs_total: int = 0
+
+    @property
+    def ok_jobs(self) -> list[Job]:
+        return [j for j in self.jobs if j.ok]
 
     def get(self, metric: str) -> Estimate | None:
         return self.estimates.get(metric)
 
 
-def _sweep_point(job: Job) -> frozenset[str]:
-    """A job's overrides without its seed: jobs that share it differ only in the seed."""
-    return frozenset(o for o in job.overrides if o.partition("=")[0] != "seed")
+SEED_AND_DECODER = ("seed", "model/decoder")
 
 
-def decoder_label(job: Job, names: dict[frozenset[str], str]) -> str | None:
-    """A job's decoder name; for a job that failed before naming its decoder, the name of a
-    successful job at the same sweep point (None when there is none)."""
-    return job.decoder or names.get(_sweep_point(job))
+def row_labels(jobs: Sequence[Job]) -> dict[Path, str | None]:
+    """Per job, the name of its table row: its decoder, plus whatever else the sweep varied
+    besides seed and decoder (e.g. ``pixel_shuffle_icnr (model.optimizer.lr=0.003)``).
+
+    A job that failed before naming its decoder takes the label of a job that differs from it
+    only in the seed; None when there is none (it gets no row, only the failure list).
+    """
+    varying = varying_overrides(list(jobs))
+
+    def point(job: Job) -> frozenset[str]:
+        return frozenset(o for o in job.overrides if o.partition("=")[0] != "seed")
+
+    labels: dict[Path, str | None] = {}
+    for job in jobs:
+        if job.decoder:
+            extra = [
+                o
+                for o in varying[job.directory]
+                if o.partition("=")[0].lstrip("+~") not in SEED_AND_DECODER
+            ]
+            labels[job.directory] = job.decoder + (f" ({' '.join(extra)})" if extra else "")
+    by_point = {point(j): labels[j.directory] for j in jobs if j.directory in labels}
+    for job in jobs:
+        labels.setdefault(job.directory, by_point.get(point(job)))
+    return labels
 
 
 def summarise(jobs: Sequence[Job]) -> tuple[list[DecoderSummary], list[str]]:
-    """Rows ranked by mean test loss (decoders without a successful run last), and columns.
-
-    A job that failed before naming its decoder, at a sweep point no job completed, has no row;
-    the report lists it with the other failures.
-    """
-    names = {_sweep_point(j): j.decoder for j in jobs if j.decoder}
+    """Rows ranked by mean test loss (rows without a successful run last), and the columns."""
+    labels = row_labels(jobs)
     rows: dict[str, DecoderSummary] = {}
-    per_decoder: dict[str, list[dict[str, float]]] = {}
     for job in jobs:
-        label = decoder_label(job, names)
-        if label is None:
-            continue
-        row = rows.setdefault(label, DecoderSummary(label))
-        row.jobs_total += 1
-        if job.ok:
-            row.seeds_ok.append(job.seed)
-            per_decoder.setdefault(label, []).append(run_values(job.record))
-    metrics = sorted({k for runs in per_decoder.values() for r in runs for k in r}, key=_metric_key)
-    for label, runs in per_decoder.items():
+        if labels[job.directory] is not None:
+            rows.setdefault(labels[job.directory], DecoderSummary(labels[job.directory]))
+            rows[labels[job.directory]].jobs.append(job)
+    values = {label: [run_values(j.record) for j in row.ok_jobs] for label, row in rows.items()}
+    metrics = sorted({k for runs in values.values() for r in runs for k in r}, key=_metric_key)
+    for label, runs in values.items():
         rows[label].estimates = {
             m: mean_ci([r[m] for r in runs if m in r]) for m in metrics if any(m in r for r in runs)
         }
