@@ -17,23 +17,38 @@ from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_respo
 class RunStats(L.Callback):
     """Per-epoch wall time, training throughput and the validation history.
 
+    ``epoch_seconds`` is each training epoch's wall time (s) including its validation;
+    ``epoch_train_seconds`` excludes validation, so ``samples_per_second`` is training alone.
     ``history`` maps each ``val/*`` metric to its per-epoch values (sanity checks excluded).
     """
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
-        self.train_samples = 0
+        self.epoch_train_seconds: list[float] = []
+        self.epoch_samples: list[int] = []
         self.history: dict[str, list[float]] = {}
-        self._epoch_start = 0.0
+        self._epoch_start = self._validation_start = self._validation_seconds = 0.0
+        self._samples = 0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
+        self._validation_seconds = 0.0
+        self._samples = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.train_samples += len(batch)
+        self._samples += len(batch)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_seconds += time.perf_counter() - self._validation_start
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+        seconds = time.perf_counter() - self._epoch_start
+        self.epoch_seconds.append(seconds)
+        self.epoch_train_seconds.append(seconds - self._validation_seconds)
+        self.epoch_samples.append(self._samples)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -44,19 +59,22 @@ class RunStats(L.Callback):
 
     @property
     def samples_per_second(self) -> float:
-        total = sum(self.epoch_seconds)
-        return self.train_samples / total if total > 0 else float("nan")
+        """Training samples per second of training time (validation excluded)."""
+        seconds = sum(self.epoch_train_seconds)
+        return sum(self.epoch_samples) / seconds if seconds > 0 else float("nan")
 
     def state_dict(self) -> dict:
         return {
             "epoch_seconds": self.epoch_seconds,
-            "train_samples": self.train_samples,
+            "epoch_train_seconds": self.epoch_train_seconds,
+            "epoch_samples": self.epoch_samples,
             "history": self.history,
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.epoch_seconds = list(state_dict["epoch_seconds"])
-        self.train_samples = int(state_dict["train_samples"])
+        self.epoch_train_seconds = list(state_dict["epoch_train_seconds"])
+        self.epoch_samples = list(state_dict["epoch_samples"])
         self.history = {k: list(v) for k, v in state_dict["history"].items()}
 
 

@@ -191,7 +191,8 @@ class MNISTDataModule(L.LightningDataModule):
     Validation is the last ``val_split`` of the training images (``split="tail"``, as Keras'
     ``validation_split``) or a seeded random subset (``split="random"``); test is the 10,000
     test images. ``*_size`` caps each part (first N) for quick budgets; ``pad_to`` zero-pads
-    28x28 to a larger square (e.g. 32 for three 2x stages).
+    28x28 to a larger square (e.g. 32 for three 2x stages). Under a Trainer the images live on
+    its device (e.g. the GPU), so batches are sliced there with no host copy per step.
     """
 
     def __init__(
@@ -251,9 +252,10 @@ class MNISTDataModule(L.LightningDataModule):
                 len(train_all), generator=torch.Generator().manual_seed(self.seed)
             )
         parts = {"train": train_all[order[:-n_val]], "val": train_all[order[-n_val:]], "test": test}
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         for name, images in parts.items():
             cap = self.sizes[name]
-            self.parts[name] = self._as_float(images[:cap] if cap else images)
+            self.parts[name] = self._as_float(images[:cap] if cap else images).to(device)
 
     def preview_images(self, count: int = 8) -> torch.Tensor:
         """The first ``count`` test images (count, 1, H, W): fixed digits for image grids."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -39,20 +41,44 @@ def log_hparams(logger: Any, hparams: dict[str, Any], metric_names: list[str]) -
     writer.flush()
 
 
+@dataclass
+class Run:
+    """Everything one run is made of, built from its config."""
+
+    datamodule: L.LightningDataModule
+    model: L.LightningModule
+    trainer: L.Trainer
+    logger: Any
+    callbacks: list[L.Callback]
+    stats: RunStats
+
+
+def build_run(cfg: DictConfig) -> Run:
+    """Seed everything, then instantiate data, model, callbacks, logger and trainer."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model, in_shape=datamodule.image_shape)
+    stats = RunStats()
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c] + [stats]
+    logger = instantiate(cfg.logger, version=f"{model.decoder_name}_seed{cfg.seed}")
+    # The bar is the configured callback or none (callbacks.progress_bar=null), never a default.
+    has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=logger, enable_progress_bar=has_bar
+    )
+    return Run(datamodule, model, trainer, logger, callbacks, stats)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment described by ``cfg``; return (and write) its metrics.json record."""
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     record: dict[str, Any] = {"decoder": None, "seed": cfg.seed, "status": "failed"}
     try:
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-        datamodule = instantiate(cfg.data)
-        model = instantiate(cfg.model, in_shape=datamodule.image_shape)
+        run = build_run(cfg)
+        datamodule, model, trainer, logger = run.datamodule, run.model, run.trainer, run.logger
+        callbacks, stats = run.callbacks, run.stats
         record.update(decoder=model.decoder_name, params=model.num_parameters)
-        stats = RunStats()
-        callbacks = [instantiate(c) for c in cfg.callbacks.values() if c] + [stats]
-        logger = instantiate(cfg.logger, version=f"{model.decoder_name}_seed{cfg.seed}")
-        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         val = _metrics_with_prefix(trainer.callback_metrics, "val/")
         test = _metrics_with_prefix(

@@ -1,0 +1,178 @@
+"""Training throughput: the framework's default run against the plain PyTorch loop.
+
+In one process, alternating repetitions, for the seed model (batch 25) and the comparison
+model with each decoder family, it measures training samples per second of
+
+  (a) the loop a user would write: the same model, data already in one tensor, Adam, the same
+      batch size, NCHW, torch's default threads, no Lightning;
+  (b) the framework: ``Trainer.fit`` with the project's DataModule, callbacks, metrics and
+      TensorBoard logging exactly as ``decoderlab-train`` configures them (validation time is
+      excluded from (b), as it is absent from (a));
+
+and prints a table with the median ratio b/a per row, also written as JSON.
+
+    python benchmarks/throughput.py                 # the README's table (a few minutes on CPU)
+    python benchmarks/throughput.py --quick         # a few steps, for CI
+    python benchmarks/throughput.py --device cuda   # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from decoderlab.train import build_run, config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = {
+    "seed_upsampling2d": ["experiment=seed_upsampling2d"],
+    "resize_conv": ["model/decoder=resize_conv"],
+    "transposed_conv": ["model/decoder=transposed_conv"],
+    "pixel_shuffle": ["model/decoder=pixel_shuffle"],
+}
+
+
+def compose_row(overrides: list[str], steps: int, device: str, out: Path) -> DictConfig:
+    """The row's default-run config, with one training epoch of ``steps`` batches."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[*overrides, f"paths.output_dir={out}", f"paths.data_dir={REPO / 'data'}"],
+        )
+    batch = cfg.data.batch_size
+    cfg.data.train_size = steps * batch
+    cfg.trainer.max_epochs = 2  # epoch 1 warms up; epoch 2 is timed
+    cfg.trainer.accelerator = device
+    return cfg
+
+
+def plain_loop(cfg: DictConfig, images: torch.Tensor, steps: int, device: str) -> float:
+    """(a): samples/s of a hand-written loop over ``steps`` batches (after ``steps`` warm-up)."""
+    torch.manual_seed(cfg.seed)
+    model = instantiate(cfg.model, in_shape=tuple(images.shape[1:]))
+    model = model.to(device=device, memory_format=torch.contiguous_format)
+    optimizer = instantiate(cfg.model.optimizer)(model.parameters())
+    data = images.to(device)
+    batch = cfg.data.batch_size
+    order = torch.randperm(len(data), device=device)
+
+    def epoch() -> None:
+        for start in range(0, steps * batch, batch):
+            x = data[order[start : start + batch]]
+            loss = F.binary_cross_entropy_with_logits(model.logits(x), x)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    epoch()
+    started = time.perf_counter()
+    epoch()
+    return steps * batch / (time.perf_counter() - started)
+
+
+def framework(cfg: DictConfig) -> float:
+    """(b): samples/s of the second training epoch of a default run's ``Trainer.fit``."""
+    run = build_run(cfg)
+    run.trainer.fit(run.model, datamodule=run.datamodule)
+    return run.stats.epoch_samples[-1] / run.stats.epoch_train_seconds[-1]
+
+
+def measure(rows: dict[str, list[str]], steps: int, reps: int, device: str) -> list[dict]:
+    default_threads = torch.get_num_threads()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, overrides in rows.items():
+            cfg = compose_row(overrides, steps, device, Path(tmp) / name)
+            datamodule = instantiate(cfg.data)
+            datamodule.prepare_data()
+            datamodule.setup("fit")
+            images = datamodule.parts["train"]
+            plain, fw = [], []
+            for _ in range(reps):
+                torch.set_num_threads(default_threads)
+                plain.append(plain_loop(cfg, images, steps, device))
+                fw.append(framework(cfg))
+            a, b = statistics.median(plain), statistics.median(fw)
+            results.append(
+                {
+                    "model": name,
+                    "device": device,
+                    "batch_size": cfg.data.batch_size,
+                    "steps": steps,
+                    "reps": reps,
+                    "plain_samples_per_s": round(a, 1),
+                    "framework_samples_per_s": round(b, 1),
+                    "ratio": round(b / a, 3),
+                    "plain_runs": [round(v, 1) for v in plain],
+                    "framework_runs": [round(v, 1) for v in fw],
+                }
+            )
+    torch.set_num_threads(default_threads)
+    return results
+
+
+def print_table(results: list[dict]) -> None:
+    table = Table(
+        title=f"training samples/s ({results[0]['device']}, median of "
+        f"{results[0]['reps']} repetitions, {results[0]['steps']} steps each)"
+    )
+    for column in ("model", "batch", "plain loop (a)", "framework (b)", "b/a"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in results:
+        table.add_row(
+            r["model"],
+            str(r["batch_size"]),
+            f"{r['plain_samples_per_s']:,.0f}",
+            f"{r['framework_samples_per_s']:,.0f}",
+            f"{r['ratio']:.2f}",
+        )
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--steps", type=int, default=400, help="timed batches per measurement")
+    parser.add_argument("--reps", type=int, default=3, help="alternating repetitions per row")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
+    parser.add_argument("--quick", action="store_true", help="8 steps, 1 repetition (CI)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the JSON (default benchmarks/throughput-DEVICE.json)",
+    )
+    args = parser.parse_args(argv)
+    names = args.rows.split(",")
+    unknown = sorted(set(names) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available here")
+    steps, reps = (8, 1) if args.quick else (args.steps, args.reps)
+    results = measure({n: ROWS[n] for n in names}, steps, reps, args.device)
+    print_table(results)
+    out = args.json or REPO / "benchmarks" / f"throughput-{args.device}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
