@@ -184,7 +184,10 @@ def columns_note(metrics: Sequence[str]) -> str:
         f"succeeded (Student t, n−1 degrees of freedom); `{PARAMS}` is exact. "
     )
     if SECONDS_PER_EPOCH in metrics:
-        note += f"`{SECONDS_PER_EPOCH}`: wall seconds per training epoch, averaged per run. "
+        note += (
+            f"`{SECONDS_PER_EPOCH}`: wall seconds per epoch (training and its validation), "
+            "averaged per run. "
+        )
     note += (
         "Test metrics on the test images; `cbe`/`prf`/`pace` per period s "
         "(0 is perfect); `ffcr{s}/init`, `/final`: flat-field checkerboard ratio before "
