@@ -43,13 +43,15 @@ class Report:
     def problems(self) -> list[Job]:
         return [j for j in self.jobs if not j.ok]
 
-    def failure_summary(self) -> str:
-        """One line: how many jobs failed, which, and why (shortened)."""
+    def failure_summary(self, shown: int = 3) -> str:
+        """One line: how many jobs failed, the first ``shown`` of them and why (shortened)."""
         varying = varying_overrides(self.jobs)
         items = []
-        for job in self.problems:
+        for job in self.problems[:shown]:
             what = " ".join(varying[job.directory])
-            items.append(f"{job.directory.name} ({what + ': ' if what else ''}{job.reason[:200]})")
+            items.append(f"{job.directory.name} ({what + ': ' if what else ''}{job.reason[:160]})")
+        if len(self.problems) > shown:
+            items.append(f"and {len(self.problems) - shown} more")
         return (
             f"{len(self.problems)} of {len(self.jobs)} jobs failed: "
             + "; ".join(items)
@@ -69,8 +71,8 @@ def _representatives(rows: Sequence[DecoderSummary]) -> dict[str, Job]:
 class _Figures:
     """Draws each figure it can and remembers, for the Markdown, why one is missing."""
 
-    def __init__(self, out_dir: Path, rows: list[DecoderSummary], jobs: list[Job]) -> None:
-        self.out_dir, self.rows, self.jobs = out_dir, rows, jobs
+    def __init__(self, out_dir: Path, rows: list[DecoderSummary]) -> None:
+        self.out_dir, self.rows = out_dir, rows
         self.chosen = _representatives(rows)
         tags = (RECONSTRUCTIONS_TAG, SPECTRUM_TAG, *FLAT_FIELD_TAGS)
         self.images = {d: read_images(j.directory, tags) for d, j in self.chosen.items()}
@@ -175,7 +177,7 @@ def write_report(sweep_dir: str | Path) -> Report:
     sweep_dir = Path(sweep_dir)
     jobs = load_jobs(sweep_dir)
     rows, metrics = summarise(jobs)
-    drawn = _Figures(sweep_dir, rows, jobs)
+    drawn = _Figures(sweep_dir, rows)
     drawn.val_loss()
     drawn.reconstructions()
     drawn.spectra()
