@@ -25,7 +25,7 @@ class ConvEncoder(nn.Sequential):
         self,
         in_channels: int,
         down: DownFactory,
-        widths: Sequence[int] = (16, 32),
+        widths: Sequence[int] = (8, 16),
         latent_channels: int = 4,
     ) -> None:
         if not widths:
@@ -47,7 +47,7 @@ class UpsamplingDecoder(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, up: UpFactory, widths: Sequence[int] = (16, 32)
+        self, in_channels: int, out_channels: int, up: UpFactory, widths: Sequence[int] = (8, 16)
     ) -> None:
         if not widths:
             raise ValueError("UpsamplingDecoder: widths must list at least one stage width, got []")
