@@ -54,6 +54,7 @@ def compose_row(overrides: list[str], steps: int, device: str, out: Path) -> Dic
         )
     batch = cfg.data.batch_size
     cfg.data.train_size = steps * batch
+    cfg.data.val_size = 500  # validation runs as configured but is not timed: keep it short
     cfg.trainer.max_epochs = 2  # epoch 1 warms up; epoch 2 is timed
     cfg.trainer.accelerator = device
     return cfg

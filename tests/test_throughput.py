@@ -1,0 +1,102 @@
+"""The throughput benchmark runs (reduced) and the fast defaults leave results unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from decoderlab.train import build_run
+from tests.conftest import REPO
+
+STEPS = 12
+
+
+@pytest.mark.slow
+def test_benchmark_quick_mode_writes_a_ratio_per_row(tmp_path):
+    out = tmp_path / "throughput.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/throughput.py",
+            "--quick",
+            "--rows",
+            "seed_upsampling2d,pixel_shuffle",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert [r["model"] for r in rows] == ["seed_upsampling2d", "pixel_shuffle"]
+    for row in rows:
+        assert row["ratio"] > 0 and row["plain_samples_per_s"] > 0
+        assert row["ratio"] == pytest.approx(
+            row["framework_samples_per_s"] / row["plain_samples_per_s"], rel=1e-2
+        )
+    assert "b/a" in result.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_rejects_unknown_rows():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/throughput.py", "--rows", "seed_upsampling2d,nope"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "unknown rows ['nope']" in result.stderr
+
+
+def plain_nchw_training(cfg) -> torch.nn.Module:
+    """The seed model trained by hand in NCHW on the framework's batch order."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model, in_shape=datamodule.image_shape, memory_format="contiguous")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    optimizer = instantiate(cfg.model.optimizer)(model.parameters())
+    for batch in datamodule.train_dataloader():
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model.logits(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+@pytest.mark.slow
+def test_fast_defaults_leave_the_seed_loss_unchanged(make_cfg):
+    cfg = make_cfg(
+        "experiment=seed_upsampling2d",
+        f"data.train_size={STEPS * 25}",
+        "data.val_size=100",
+        "data.test_size=100",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar=null",
+    )
+    assert cfg.model.memory_format == "channels_last"
+    run = build_run(cfg)
+    run.trainer.fit(run.model, datamodule=run.datamodule)
+    assert run.trainer.global_step == STEPS
+    reference = plain_nchw_training(cfg)
+    batch = run.datamodule.parts["test"][:100]
+    with torch.no_grad():
+        fast = run.model.loss(run.model.logits(batch), batch)
+        plain = reference.loss(reference.logits(batch), batch)
+    assert fast.item() == pytest.approx(plain.item(), abs=1e-5)
+    for (name, a), b in zip(
+        run.model.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
+        if a.is_floating_point():
+            assert torch.allclose(a, b, atol=1e-5), name
