@@ -168,21 +168,39 @@ class TensorBatches:
     """Batches (B, C, H, W) indexed out of one in-memory tensor; no workers, no per-sample work.
 
     Exposes ``sampler`` (and ``batch_sampler = None``) the way a DataLoader does, so Lightning
-    calls ``sampler.set_epoch`` and treats it as a loader.
+    calls ``sampler.set_epoch`` and treats it as a loader. It is resumable: ``state_dict`` holds
+    the epoch and how many of its batches were served, Lightning stores it in every checkpoint
+    and hands it back to ``load_state_dict`` before the resumed run iterates, and the next
+    iteration of that epoch then skips the batches already trained on.
     """
 
     batch_sampler = None
 
     def __init__(self, images: torch.Tensor, batch_size: int, sampler: EpochPermutation) -> None:
         self.images, self.batch_size, self.sampler = images, batch_size, sampler
+        self.served = 0
+        self._resume_at: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         order = self.sampler.order().to(self.images.device)
-        for start in range(0, len(order), self.batch_size):
+        epoch, served = self._resume_at or (self.sampler.epoch, 0)
+        self._resume_at = None
+        self.served = served if epoch == self.sampler.epoch else 0
+        for start in range(self.served * self.batch_size, len(order), self.batch_size):
+            self.served += 1
             yield self.images.index_select(0, order[start : start + self.batch_size])
+
+    def state_dict(self) -> dict[str, int]:
+        """The epoch being served and the number of its batches handed out so far."""
+        epoch, served = self._resume_at or (self.sampler.epoch, self.served)
+        return {"epoch": epoch, "served": served}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Resume mid-epoch: the next iteration skips ``served`` batches if it is that epoch."""
+        self._resume_at = (int(state_dict["epoch"]), int(state_dict["served"]))
 
 
 class MNISTDataModule(L.LightningDataModule):

@@ -22,6 +22,14 @@ class ArchitectureError(ValueError):
     """decoder(encoder(x)) does not have the input's shape."""
 
 
+class DivergenceError(FloatingPointError):
+    """The training loss became NaN or infinite; ``step`` is the global step where it did."""
+
+    def __init__(self, step: int, value: float) -> None:
+        super().__init__(f"training loss is {value} at global step {step}: the run diverged")
+        self.step, self.value = step, value
+
+
 def stage_shapes(net: nn.Sequential, x: torch.Tensor, prefix: str) -> list[tuple[str, tuple]]:
     """Run ``x`` through each child of ``net``; return [(name, output shape without batch)]."""
     shapes = []
@@ -127,6 +135,8 @@ class AutoEncoder(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self.logits(batch), batch)
+        if not torch.isfinite(loss):
+            raise DivergenceError(self.global_step, loss.item())
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch))
         return loss
 

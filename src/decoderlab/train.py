@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -16,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from decoderlab.callbacks import FlatFieldProbe, RunStats
+from decoderlab.config_checks import check_accelerator, check_argument_types
+from decoderlab.interrupt import StopSignals, stop_signal
+from decoderlab.model import DivergenceError
 from decoderlab.results import METRICS_FILE, write_json_atomic
+from decoderlab.resume import checkpoint_to_resume, finished_record, latest_checkpoint
+
+log = logging.getLogger(__name__)
 
 
 def config_dir() -> str:
@@ -70,20 +79,37 @@ def build_run(cfg: DictConfig) -> Run:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one experiment described by ``cfg``; return (and write) its metrics.json record."""
+    """Run one experiment described by ``cfg``; return (and write) its metrics.json record.
+
+    ``status`` is ok, failed (with ``error``; ``failed_step`` once training started) or
+    interrupted (SIGTERM or Ctrl-C: a checkpoint is saved and the process exits with
+    128 + the signal number). With ``resume``, a directory whose record is ok is returned as
+    is, and a run with a last checkpoint continues from it.
+    """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("resume") and (done := finished_record(output_dir)):
+        log.info("skipped: %s already holds a finished run (resume=true)", output_dir)
+        return done
     record: dict[str, Any] = {"decoder": None, "seed": cfg.seed, "status": "failed"}
+    stops = StopSignals()
+    trainer = None
     try:
-        run = build_run(cfg)
-        datamodule, model, trainer, logger = run.datamodule, run.model, run.trainer, run.logger
-        callbacks, stats = run.callbacks, run.stats
-        record.update(decoder=model.decoder_name, params=model.num_parameters)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        val = _metrics_with_prefix(trainer.callback_metrics, "val/")
-        test = _metrics_with_prefix(
-            trainer.test(model, datamodule=datamodule, verbose=False)[0], "test/"
-        )
+        with stops:
+            check_argument_types(cfg)
+            check_accelerator(cfg)
+            ckpt_path = checkpoint_to_resume(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
+            run = build_run(cfg)
+            datamodule, model, trainer, logger = run.datamodule, run.model, run.trainer, run.logger
+            callbacks, stats = run.callbacks, run.stats
+            record.update(decoder=model.decoder_name, params=model.num_parameters)
+            if ckpt_path:
+                log.info("resuming from %s", ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            val = _metrics_with_prefix(trainer.callback_metrics, "val/")
+            test = _metrics_with_prefix(
+                trainer.test(model, datamodule=datamodule, verbose=False)[0], "test/"
+            )
         ffcr = next((c.ffcr for c in callbacks if isinstance(c, FlatFieldProbe)), {})
         record.update(
             status="ok",
@@ -109,14 +135,48 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             sorted(test) + ["val/loss"] + sorted(ffcr),
         )
     except BaseException as err:
-        record["error"] = f"{type(err).__name__}: {err}"
-        record["traceback"] = traceback.format_exc(limit=20)
-        raise
+        signum = stop_signal(err, stops)
+        record.update(_end_fields(err, signum, trainer, output_dir))
+        if signum is None:
+            raise
+        _print_interruption(record, output_dir)
+        raise SystemExit(128 + signum) from err
     finally:
         record["wall_s"] = time.perf_counter() - started
         write_json_atomic(output_dir / METRICS_FILE, record)
     _print_summary(record, output_dir)
     return record
+
+
+def _end_fields(
+    err: BaseException, signum: signal.Signals | None, trainer: Any, output_dir: Path
+) -> dict[str, Any]:
+    """metrics.json fields of a run that ``err`` ended: failed, or interrupted by ``signum``."""
+    step = err.step if isinstance(err, DivergenceError) else getattr(trainer, "global_step", None)
+    fields: dict[str, Any] = {"traceback": traceback.format_exc(limit=20)}
+    if signum is None:
+        fields.update(status="failed", error=f"{type(err).__name__}: {err}")
+        if step is not None:
+            fields["failed_step"] = step
+        return fields
+    checkpoint = latest_checkpoint(output_dir)
+    fields.update(
+        status="interrupted",
+        error=f"stopped by {signum.name}",
+        interrupted_step=step,
+        checkpoint=str(checkpoint) if checkpoint else None,
+    )
+    return fields
+
+
+def _print_interruption(record: dict[str, Any], output_dir: Path) -> None:
+    print(
+        f"decoderlab: {record['error']} at global step {record['interrupted_step']}; "
+        f"checkpoint: {record['checkpoint']}. Resume with the same command plus "
+        f"hydra.run.dir={output_dir} ckpt_path=last (a sweep: hydra.sweep.dir=... resume=true)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _print_summary(record: dict[str, Any], output_dir: Path) -> None:

@@ -1,0 +1,49 @@
+"""Resuming: the checkpoint a run continues from, and the finished runs a re-run skips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from decoderlab.results import METRICS_FILE, read_record
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class NoCheckpointError(FileNotFoundError):
+    """``ckpt_path=last`` was asked for but the run directory holds no last checkpoint."""
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest ``checkpoints/last*.ckpt`` of a run directory, or None.
+
+    That is ``last-interrupted.ckpt`` after an interruption, else ModelCheckpoint's
+    ``last.ckpt`` (the end of the last finished epoch).
+    """
+    found = (Path(output_dir) / CHECKPOINT_DIR).glob("last*.ckpt")
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+
+
+def finished_record(output_dir: str | Path) -> dict[str, Any] | None:
+    """The run's metrics.json record when it says ``status: ok``, else None."""
+    if not (Path(output_dir) / METRICS_FILE).is_file():
+        return None
+    try:
+        record = read_record(output_dir)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "ok" else None
+
+
+def checkpoint_to_resume(ckpt_path: str | None, resume: bool, output_dir: str | Path) -> str | None:
+    """The checkpoint ``fit`` starts from: ``ckpt_path`` (a file, or ``last`` for the newest
+    last checkpoint of ``output_dir``), else with ``resume`` that newest one if any."""
+    if ckpt_path == "last" or (resume and not ckpt_path):
+        found = latest_checkpoint(output_dir)
+        if found is None and ckpt_path == "last":
+            raise NoCheckpointError(
+                f"ckpt_path=last: no {CHECKPOINT_DIR}/last*.ckpt in {output_dir}; resume a run "
+                "by giving its directory (hydra.run.dir=...) or a file (ckpt_path=...)"
+            )
+        return str(found) if found else None
+    return ckpt_path or None
