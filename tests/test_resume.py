@@ -150,6 +150,28 @@ def test_first_ctrl_c_stops_after_the_batch_and_exits_130(tmp_path, env):
     assert checkpoint["global_step"] == STOP_STEP
 
 
+@pytest.mark.slow
+def test_a_killed_run_says_running_and_resume_continues_from_the_last_epoch(
+    tmp_path, env, uninterrupted
+):
+    run_dir = tmp_path / "run"
+    overrides = (*BUDGET, *EPOCHS, f"hydra.run.dir={run_dir}")
+    killed = run_subprocess(
+        *overrides, *SIGNAL_AT, "+data.signal_name=SIGKILL", env={**os.environ, **env}
+    )
+    assert killed.returncode == -9
+    assert read_metrics(run_dir)["status"] == "running"  # never ok, though epoch 0 finished
+    assert not (run_dir / "checkpoints" / INTERRUPT_CHECKPOINT).exists()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        # the same data without the fault, which would strike again: epoch 1 is redone
+        resumed = run_in_process(*overrides, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {run_dir}/checkpoints/last.ckpt" in resumed.stdout
+    assert results_of(read_metrics(run_dir)) == results_of(uninterrupted[0])
+
+
 # Three jobs: a healthy one, one whose loader raises after batch 2 of epoch 0, and one whose
 # batch 2 is NaN (it diverges at global step 1).
 SWEEP = (

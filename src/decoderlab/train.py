@@ -81,10 +81,10 @@ def build_run(cfg: DictConfig) -> Run:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment described by ``cfg``; return (and write) its metrics.json record.
 
-    ``status`` is ok, failed (with ``error``; ``failed_step`` once training started) or
-    interrupted (SIGTERM or Ctrl-C: a checkpoint is saved and the process exits with
-    128 + the signal number). With ``resume``, a directory whose record is ok is returned as
-    is, and a run with a last checkpoint continues from it.
+    ``status`` is running until the run ends, then ok, failed (with ``error``;
+    ``failed_step`` once training started) or interrupted (SIGTERM or Ctrl-C: a checkpoint is
+    saved and the process exits with 128 + the signal number). With ``resume``, a directory
+    whose record is ok is returned as is, and a run with a last checkpoint continues from it.
     """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
@@ -92,6 +92,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("skipped: %s already holds a finished run (resume=true)", output_dir)
         return done
     record: dict[str, Any] = {"decoder": None, "seed": cfg.seed, "status": "failed"}
+    # until the run ends, its directory says so (a killed run stays "running", never "ok")
+    write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
     stops = StopSignals()
     trainer = None
     try:
