@@ -107,7 +107,7 @@ def test_findings_claim_only_what_the_intervals_support(sweep):
     findings = (sweep / "report.md").read_text().split("## Findings")[1].split("##")[0]
     assert "Lowest test loss: `a` (0.120 ± 0.050, n=3)" in findings
     # a's CI [0.070, 0.170] overlaps b's wide one, not c's [0.49, 0.52]
-    assert "overlaps those of `b`: with these seeds the data do not separate them" in findings
+    assert "CI of `a` overlaps those of `b`: with these seeds the data do not separate" in findings
     assert "`c`" not in findings.split("Most periodic")[0]
     assert "Most periodic checkerboard energy (test/cbe2): `b`" in findings
     assert "least: `a`" in findings
@@ -120,7 +120,7 @@ def test_separated_decoders_are_called_separated(tmp_path):
     for num, (decoder, loss) in enumerate([("a", 0.10), ("a", 0.11), ("z", 0.50), ("z", 0.51)]):
         fake_job(sweep, num, decoder, num % 2 + 1, loss)
     write_report(sweep)
-    assert "Its 95% CI overlaps no other decoder's" in (sweep / "report.md").read_text()
+    assert "The 95% CI of `a` overlaps no other decoder's" in (sweep / "report.md").read_text()
 
 
 def test_other_swept_settings_get_rows_of_their_own(tmp_path):

@@ -18,12 +18,17 @@ from decoderlab.report.stats import (
 )
 from decoderlab.report.sweep import Job
 
+# below this, a value is rounding noise (e.g. FFCR of a block with no checkerboard)
+TINY = 1e-12
+
 
 def format_estimate(estimate: Estimate | None) -> str:
     """``mean ± half-width``, rounded to the half-width's second significant digit."""
     if estimate is None or estimate.n == 0:
         return "—"
     mean, half = estimate.mean, estimate.half_width
+    if abs(mean) < TINY and not half >= TINY:
+        return "0"
     if math.isnan(half) or half == 0:
         return f"{mean:.4g}"
     if 0 < abs(mean) < 1e-3 or abs(mean) >= 1e5:
@@ -106,12 +111,12 @@ def _overlap_clause(best: DecoderSummary, others: Sequence[DecoderSummary], metr
         return "Some decoders have fewer than 2 successful seeds, so no CI comparison is made."
     if not overlapping:
         return (
-            "Its 95% CI overlaps no other decoder's: the difference exceeds the "
-            "seed-to-seed variation at this budget."
+            f"The 95% CI of `{best.decoder}` overlaps no other decoder's: the difference "
+            "exceeds the seed-to-seed variation at this budget."
         )
     return (
-        f"Its 95% CI overlaps those of {', '.join(overlapping)}: with these seeds the "
-        "data do not separate them on this metric."
+        f"The 95% CI of `{best.decoder}` overlaps those of {', '.join(overlapping)}: with "
+        "these seeds the data do not separate them on this metric."
     )
 
 

@@ -1,0 +1,63 @@
+"""Put a sweep's report into the README: its budget, findings, table and reconstruction picture.
+
+    .venv/bin/python docs/publish_sweep.py outputs/multirun/<date>/<time>
+
+Copies the picture to ``docs/sweep_reconstructions.png`` and rewrites the README block
+between the two markers below with text taken verbatim from the sweep's ``report.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+PICTURE = REPO / "docs" / "sweep_reconstructions.png"
+START, END = "<!-- sweep-results:start -->", "<!-- sweep-results:end -->"
+
+
+def section(markdown: str, title: str) -> str:
+    """The body of the ``## title`` section of ``markdown``."""
+    match = re.search(rf"^## {re.escape(title)}\n\n(.*?)(?=^## |\Z)", markdown, re.S | re.M)
+    if match is None:
+        raise SystemExit(f"report.md has no '## {title}' section")
+    return match.group(1).strip()
+
+
+def results_block(sweep: Path) -> str:
+    report = (sweep / "report.md").read_text()
+    summary = report.split("\n\n")[1].strip().replace(str(sweep), sweep.name)
+    finished = max(p.stat().st_mtime for p in sweep.glob("*/metrics.json"))
+    minutes = (finished - (sweep / "multirun.yaml").stat().st_mtime) / 60
+    return "\n\n".join(
+        [
+            START,
+            f"From `make sweep` on a {os.cpu_count()}-core CPU, {minutes:.1f} minutes from the "
+            f"multirun's start to the end of its last job. {summary}",
+            section(report, "Findings"),
+            section(report, "Results, ranked by test loss").split("\n\nEach cell")[0],
+            "Each cell: mean ± half-width of the 95% Student-t confidence interval over seeds.",
+            f"![Reconstructions of every decoder]({PICTURE.relative_to(REPO)})",
+            END,
+        ]
+    )
+
+
+def main() -> None:
+    sweep = Path(sys.argv[1])
+    block = results_block(sweep)
+    shutil.copyfile(sweep / "reconstructions.png", PICTURE)
+    readme = README.read_text()
+    if readme.count(START) != 1 or readme.count(END) != 1:
+        raise SystemExit(f"{README}: needs exactly one {START} ... {END} block")
+    head, rest = readme.split(START)
+    README.write_text(head + block + rest.split(END, 1)[1])
+    print(f"README results from {sweep}; picture in {PICTURE}")
+
+
+if __name__ == "__main__":
+    main()
