@@ -138,13 +138,17 @@ def test_failed_diverged_and_unreadable_jobs_are_listed_and_exit_1(sweep, capsys
     fake_job(sweep, 9, "c", 4, None)  # status ok but test/loss NaN (stored as null)
     (sweep / "10").mkdir()
     (sweep / "10" / "metrics.json").write_text("{not json")
+    fake_job(sweep, 11, "c", 5, None, status="running")
+    fake_job(sweep, 12, "c", 6, None, status="interrupted", error="stopped by SIGTERM")
     assert main([str(sweep)]) == 1
     err = capsys.readouterr().err
-    assert "3 of 11 jobs failed" in err and str(sweep / "10" / "metrics.json") in err
+    assert "5 of 13 jobs failed" in err and str(sweep / "10" / "metrics.json") in err
     problems = (sweep / "report.md").read_text().split("## Failed, unreadable or incomplete")[1]
     assert "RuntimeError: boom" in problems
     assert "test/loss is not finite" in problems
     assert "unreadable metrics.json" in problems and "not valid JSON" in problems
+    assert "still running, or was killed" in problems
+    assert "interrupted: stopped by SIGTERM (resume the sweep with resume=true)" in problems
     assert set(read_table(sweep)) == {"a", "b", "c"}
 
 

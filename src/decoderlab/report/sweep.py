@@ -85,8 +85,13 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def _problem(record: dict[str, Any]) -> str | None:
-    if record.get("status") != "ok":
-        return f"failed: {record.get('error') or 'status ' + repr(record.get('status'))}"
+    status = record.get("status")
+    if status == "running":
+        return "status running: the job is still running, or was killed before it ended"
+    if status == "interrupted":
+        return f"interrupted: {record.get('error')} (resume the sweep with resume=true)"
+    if status != "ok":
+        return f"failed: {record.get('error') or f'status {status!r}'}"
     loss = (record.get("test") or {}).get("test/loss")
     if not isinstance(loss, int | float) or not math.isfinite(loss):
         return "test/loss is not finite (diverged)"
