@@ -41,11 +41,6 @@ class Job:
         return self.problem is None
 
     @property
-    def unreadable(self) -> bool:
-        """metrics.json exists but cannot be parsed."""
-        return self.record is None and (self.directory / METRICS_FILE).exists()
-
-    @property
     def decoder(self) -> str | None:
         return (self.record or {}).get("decoder")
 
