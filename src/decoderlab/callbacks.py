@@ -30,6 +30,10 @@ class RunStats(L.Callback):
         self._epoch_start = self._validation_start = self._validation_seconds = 0.0
         self._samples = 0
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A mid-epoch resume skips on_train_epoch_start: time the rest of that epoch from here.
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
         self._validation_seconds = 0.0

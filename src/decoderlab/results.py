@@ -32,6 +32,7 @@ def write_json_atomic(path: str | Path, payload: dict) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(_finite_or_none(payload), f, indent=2, sort_keys=False)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for every reader
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
