@@ -65,7 +65,9 @@ def plain_loop(cfg: DictConfig, images: torch.Tensor, steps: int, device: str) -
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model, in_shape=tuple(images.shape[1:]))
     model = model.to(device=device, memory_format=torch.contiguous_format)
-    optimizer = instantiate(cfg.model.optimizer)(model.parameters())
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=cfg.model.optimizer.lr, eps=cfg.model.optimizer.eps
+    )
     data = images.to(device)
     batch = cfg.data.batch_size
     order = torch.randperm(len(data), device=device)

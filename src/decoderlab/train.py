@@ -191,11 +191,13 @@ def _print_summary(record: dict[str, Any], output_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Console script ``decoderlab-train``; returns the optimised metric for sweepers."""
+    """Console script ``decoderlab-train``; returns the optimised metric (a final val/ or test/
+    metric) for sweepers."""
     if cfg.get("print_config"):
         Console().print(OmegaConf.to_yaml(cfg, resolve=True))
     record = train(cfg)
-    return record["test"].get(cfg.get("optimized_metric") or "test/loss")
+    final = {**record.get("val", {}), **record.get("test", {})}
+    return final.get(cfg.get("optimized_metric") or "test/loss")
 
 
 if __name__ == "__main__":
