@@ -68,3 +68,12 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         "DECODERLAB_OUTPUT_DIR": str(tmp_path / "outputs"),
         "DECODERLAB_DATA_DIR": str(SHIPPED_DATA),
     }
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Runs in this process use one torch thread, as the subprocesses do (threads=1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

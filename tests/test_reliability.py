@@ -28,12 +28,7 @@ from tests.conftest import SHIPPED_DATA, write_idx
 ONE_EPOCH = (*BUDGET, "trainer.max_epochs=1")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

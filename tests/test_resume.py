@@ -21,13 +21,7 @@ SIGNAL_AT = ("data._target_=tests.faults.SignalMidEpoch", "+data.at_epoch=1", "+
 STOP_STEP = 6
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Runs in this process use one thread, as the subprocesses do (threads=1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
