@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -88,10 +91,28 @@ def plain_loop(cfg: DictConfig, images: torch.Tensor, steps: int, device: str) -
     return steps * batch / (time.perf_counter() - started)
 
 
+@contextmanager
+def process_state_restored() -> Iterator[None]:
+    """Undo what a run sets process-wide (deterministic algorithms, the uninitialised-memory
+    fill, CUDA_VISIBLE_DEVICES), so that the plain loop after it runs as in a fresh process."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    environ = dict(os.environ)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+        os.environ.clear()
+        os.environ.update(environ)
+
+
 def framework(cfg: DictConfig) -> float:
     """(b): samples/s of the second training epoch of a default run's ``Trainer.fit``."""
-    run = build_run(cfg)
-    run.trainer.fit(run.model, datamodule=run.datamodule)
+    with process_state_restored():
+        run = build_run(cfg)
+        run.trainer.fit(run.model, datamodule=run.datamodule)
     return run.stats.epoch_samples[-1] / run.stats.epoch_train_seconds[-1]
 
 

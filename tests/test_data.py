@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
 
 import pytest
 import torch
 
+from decoderlab import data as data_module
 from decoderlab.data import (
     MNIST_FILES,
     EpochPermutation,
@@ -79,6 +82,43 @@ def test_decompression_is_cached(tiny_mnist):
     stamp = target.stat().st_mtime_ns
     prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
     assert target.stat().st_mtime_ns == stamp
+
+
+@pytest.fixture
+def tiny_md5s(tiny_mnist, monkeypatch):
+    """MNIST_FILES with the tiny files' own MD5s, so that verification passes on them."""
+    prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    for name, (_, magic, dims) in list(MNIST_FILES.items()):
+        found = hashlib.md5((raw_dir(tiny_mnist) / name).read_bytes()).hexdigest()
+        monkeypatch.setitem(MNIST_FILES, name, (found, magic, dims))
+
+
+def test_verified_files_are_not_hashed_again_until_they_change(tiny_mnist, tiny_md5s, monkeypatch):
+    hashed = []
+    real_md5 = data_module._md5
+    monkeypatch.setattr(data_module, "_md5", lambda path: hashed.append(path.name) or real_md5(path))
+    prepare_mnist(tiny_mnist, verify_checksums=True, download=False)
+    assert sorted(hashed) == sorted(MNIST_FILES)
+    hashed.clear()
+    prepare_mnist(tiny_mnist, verify_checksums=True, download=False)
+    assert hashed == []
+    # same size, other bytes, new mtime: hashed again, rejected, decompressed anew from the .gz
+    target = raw_dir(tiny_mnist) / "t10k-images-idx3-ubyte"
+    good = target.read_bytes()
+    target.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    prepare_mnist(tiny_mnist, verify_checksums=True, download=False)
+    assert hashed == ["t10k-images-idx3-ubyte"] * 2
+    assert target.read_bytes() == good
+
+
+def test_a_read_only_data_folder_still_verifies(tiny_mnist, tiny_md5s, monkeypatch):
+    def read_only(path, payload):
+        raise PermissionError(f"{path}: read-only file system")
+
+    monkeypatch.setattr(data_module, "write_json_atomic", read_only)
+    assert prepare_mnist(tiny_mnist, verify_checksums=True, download=False).is_dir()
+    assert not (raw_dir(tiny_mnist) / data_module.VERIFIED_FILE).exists()
 
 
 def test_truncated_gzip_names_the_file_and_leaves_nothing(tiny_mnist):

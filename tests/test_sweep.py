@@ -16,7 +16,9 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 from PIL import Image
 
+from decoderlab import machine
 from decoderlab.hydra_callbacks import IsolateJobFailures, TorchThreads
+from decoderlab.machine import parallel_jobs, usable_cores
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE, strips_figure_size
 from decoderlab.train import config_dir
 from tests.tiny_sweep import DECODERS, SEEDS, run_sweep, tiny_sweep
@@ -46,11 +48,25 @@ def test_full_preset_is_all_data_for_25_epochs():
     assert cfg.trainer.max_epochs == 25
 
 
-def test_parallel_launchers_do_not_oversubscribe_two_cores():
+def test_parallel_launchers_do_not_oversubscribe_the_cores():
     joblib = compose_train("launcher=joblib")
-    assert joblib.hydra.launcher.n_jobs * joblib.threads <= 2
+    assert joblib.threads == 1 and joblib.hydra.launcher.n_jobs == parallel_jobs(1)
+    assert 1 <= joblib.hydra.launcher.n_jobs * joblib.threads <= usable_cores()
+    two_threads = compose_train("launcher=joblib", "threads=2")
+    assert two_threads.hydra.launcher.n_jobs == max(1, usable_cores() // 2)
     local = compose_train("launcher=submitit_local")
     assert local.hydra.sweeper.max_batch_size * local.threads <= 2
+
+
+@pytest.mark.parametrize(
+    ("cores", "memory_gb", "threads", "jobs"),
+    [(2, 24, 1, 2), (16, 64, 1, 16), (16, 64, 4, 4), (64, 32, 1, 21), (8, 1, 1, 1), (4, None, 1, 4)],
+)
+def test_parallel_jobs_fill_the_cores_within_memory(monkeypatch, cores, memory_gb, threads, jobs):
+    monkeypatch.setattr(machine, "usable_cores", lambda: cores)
+    memory = None if memory_gb is None else memory_gb * 10**9
+    monkeypatch.setattr(machine, "available_memory", lambda: memory)
+    assert machine.parallel_jobs(threads) == jobs
 
 
 def test_slurm_launcher_asks_one_gpu_per_job_and_takes_a_partition():

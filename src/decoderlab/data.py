@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
 from decoderlab.blocks.validation import check_choice
+from decoderlab.results import write_json_atomic
 
 # Uncompressed file -> (canonical MD5 of the uncompressed bytes, IDX magic, trailing dims).
 MNIST_FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
@@ -80,16 +82,45 @@ def _decompress_atomically(gz_path: Path, target: Path) -> None:
     os.replace(tmp_name, target)
 
 
-def _verify(path: Path, verify_checksums: bool) -> None:
+VERIFIED_FILE = ".verified.json"
+
+
+def _file_identity(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _verify(path: Path, verify_checksums: bool, verified: dict[str, list[int]]) -> None:
+    """Check ``path``'s IDX header and, unless ``verified`` lists it unchanged since, its MD5.
+
+    ``verified`` maps file names to (size, mtime) at their last good MD5; a verified file
+    is added to it.
+    """
     md5, magic, dims = MNIST_FILES[path.name]
-    if verify_checksums:
+    if verify_checksums and verified.get(path.name) != _file_identity(path):
         found = _md5(path)
         if found != md5:
             raise MNISTDataError(
                 f"{path}: MD5 {found} differs from the canonical {md5}: "
                 "the file is truncated, corrupt or not MNIST"
             )
+        verified[path.name] = _file_identity(path)
     check_idx_file(path, magic, dims)
+
+
+def _read_verified(raw_dir: Path) -> dict[str, list[int]]:
+    try:
+        return json.loads((raw_dir / VERIFIED_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_verified(raw_dir: Path, verified: dict[str, list[int]]) -> None:
+    """Remember verified files; a read-only data folder just means MD5s are checked again."""
+    try:
+        write_json_atomic(raw_dir / VERIFIED_FILE, verified)
+    except OSError:
+        pass
 
 
 def _missing_message(raw_dir: Path, missing: list[str], reason: str) -> str:
@@ -106,15 +137,19 @@ def prepare_mnist(
 ) -> Path:
     """Make ``data_dir/MNIST/raw`` hold the four verified, uncompressed IDX files; return that dir.
 
-    Decompression is cached: a present uncompressed file is verified, not rewritten.
+    Decompression is cached: a present uncompressed file is verified, not rewritten. So is
+    the MD5: ``.verified.json`` records each file's size and mtime at its last good MD5, and
+    an unchanged file is not hashed again (~0.1 s per run).
     """
     raw_dir = Path(data_dir) / "MNIST" / "raw"
+    verified = _read_verified(raw_dir)
+    known = dict(verified)
     missing = []
     for name in MNIST_FILES:
         target, gz_path = raw_dir / name, raw_dir / f"{name}.gz"
         if target.exists():
             try:
-                _verify(target, verify_checksums)
+                _verify(target, verify_checksums, verified)
                 continue
             except MNISTDataError:
                 if not gz_path.exists():
@@ -122,12 +157,14 @@ def prepare_mnist(
         if gz_path.exists():
             _decompress_atomically(gz_path, target)
             try:
-                _verify(target, verify_checksums)
+                _verify(target, verify_checksums, verified)
             except MNISTDataError as err:
                 target.unlink()
                 raise MNISTDataError(f"{gz_path}: its content is not valid MNIST ({err})") from err
         else:
             missing.append(name)
+    if verified != known:
+        _write_verified(raw_dir, verified)
     if missing:
         if not download:
             raise FileNotFoundError(
@@ -263,13 +300,10 @@ class MNISTDataModule(L.LightningDataModule):
         train_all = MNIST(root, train=True, download=False).data
         test = MNIST(root, train=False, download=False).data
         n_val = int(round(len(train_all) * self.val_split))
-        if self.split == "tail":
-            order = torch.arange(len(train_all))
-        else:
-            order = torch.randperm(
-                len(train_all), generator=torch.Generator().manual_seed(self.seed)
-            )
-        parts = {"train": train_all[order[:-n_val]], "val": train_all[order[-n_val:]], "test": test}
+        if self.split == "random":
+            generator = torch.Generator().manual_seed(self.seed)
+            train_all = train_all[torch.randperm(len(train_all), generator=generator)]
+        parts = {"train": train_all[:-n_val], "val": train_all[-n_val:], "test": test}
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         for name, images in parts.items():
             cap = self.sizes[name]

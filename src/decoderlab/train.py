@@ -21,11 +21,14 @@ from rich.console import Console
 from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.config_checks import check_accelerator, check_argument_types
 from decoderlab.interrupt import StopSignals, stop_signal
+from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
 from decoderlab.results import METRICS_FILE, write_json_atomic
+from decoderlab.torch_runtime import skip_idle_runtime_work
 from decoderlab.resume import checkpoint_to_resume, finished_record, latest_checkpoint
 
 log = logging.getLogger(__name__)
+register_resolvers()
 
 
 def config_dir() -> str:
@@ -75,6 +78,7 @@ def build_run(cfg: DictConfig) -> Run:
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=logger, enable_progress_bar=has_bar
     )
+    skip_idle_runtime_work(trainer.strategy.root_device)
     return Run(datamodule, model, trainer, logger, callbacks, stats)
 
 
