@@ -96,7 +96,12 @@ def tiny_md5s(tiny_mnist, monkeypatch):
 def test_verified_files_are_not_hashed_again_until_they_change(tiny_mnist, tiny_md5s, monkeypatch):
     hashed = []
     real_md5 = data_module._md5
-    monkeypatch.setattr(data_module, "_md5", lambda path: hashed.append(path.name) or real_md5(path))
+
+    def counted_md5(path):
+        hashed.append(path.name)
+        return real_md5(path)
+
+    monkeypatch.setattr(data_module, "_md5", counted_md5)
     prepare_mnist(tiny_mnist, verify_checksums=True, download=False)
     assert sorted(hashed) == sorted(MNIST_FILES)
     hashed.clear()

@@ -60,7 +60,14 @@ def test_parallel_launchers_do_not_oversubscribe_the_cores():
 
 @pytest.mark.parametrize(
     ("cores", "memory_gb", "threads", "jobs"),
-    [(2, 24, 1, 2), (16, 64, 1, 16), (16, 64, 4, 4), (64, 32, 1, 21), (8, 1, 1, 1), (4, None, 1, 4)],
+    [
+        (2, 24, 1, 2),
+        (16, 64, 1, 16),
+        (16, 64, 4, 4),
+        (64, 32, 1, 21),
+        (8, 1, 1, 1),
+        (4, None, 1, 4),
+    ],
 )
 def test_parallel_jobs_fill_the_cores_within_memory(monkeypatch, cores, memory_gb, threads, jobs):
     monkeypatch.setattr(machine, "usable_cores", lambda: cores)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -117,10 +118,8 @@ def _read_verified(raw_dir: Path) -> dict[str, list[int]]:
 
 def _write_verified(raw_dir: Path, verified: dict[str, list[int]]) -> None:
     """Remember verified files; a read-only data folder just means MD5s are checked again."""
-    try:
+    with contextlib.suppress(OSError):
         write_json_atomic(raw_dir / VERIFIED_FILE, verified)
-    except OSError:
-        pass
 
 
 def _missing_message(raw_dir: Path, missing: list[str], reason: str) -> str:

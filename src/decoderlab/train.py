@@ -24,8 +24,8 @@ from decoderlab.interrupt import StopSignals, stop_signal
 from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
 from decoderlab.results import METRICS_FILE, write_json_atomic
-from decoderlab.torch_runtime import skip_idle_runtime_work
 from decoderlab.resume import checkpoint_to_resume, finished_record, latest_checkpoint
+from decoderlab.torch_runtime import skip_idle_runtime_work
 
 log = logging.getLogger(__name__)
 register_resolvers()
