@@ -16,6 +16,8 @@ from decoderlab.blocks.validation import check_choice
 
 LOSSES = ("bce", "mse")
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+# torch.compile modes; reduce-overhead adds CUDA graphs (they pay for small models on a GPU)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class ArchitectureError(ValueError):
@@ -78,7 +80,8 @@ class AutoEncoder(L.LightningModule):
     are factories (Hydra ``_partial_``), so the decoder's input is derived from the encoder.
     The decoder returns logits; ``forward`` applies the sigmoid. ``memory_format`` lays out the
     4-D weights (``channels_last`` is faster on CPU for some decoders; results are unchanged
-    to float rounding).
+    to float rounding). ``compile`` (true or a torch.compile mode) compiles the encoder and
+    decoder in place when the Trainer sets the model up; checkpoints stay interchangeable.
     """
 
     def __init__(
@@ -90,10 +93,15 @@ class AutoEncoder(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
         memory_format: str = "contiguous",
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         check_choice("AutoEncoder", "loss", loss, LOSSES)
         check_choice("AutoEncoder", "memory_format", memory_format, MEMORY_FORMATS)
+        if compile is not False and compile is not True:
+            check_choice("AutoEncoder", "compile", compile, (False, True, *COMPILE_MODES))
+        self.compile_mode = "default" if compile is True else compile or None
+        self._compiled = False
         channels = in_shape[0]
         self.encoder = encoder(in_channels=channels)
         self.decoder = decoder(in_channels=self.encoder.out_channels, out_channels=channels)
@@ -106,6 +114,13 @@ class AutoEncoder(L.LightningModule):
         self.test_metrics = image_metrics("test/")
         self.to(memory_format=MEMORY_FORMATS[memory_format])
         self._reset_train_loss()
+
+    def configure_model(self) -> None:
+        """Compile the encoder and decoder once (Lightning calls this in every stage's setup)."""
+        if self.compile_mode and not self._compiled:
+            self.encoder.compile(mode=self.compile_mode)
+            self.decoder.compile(mode=self.compile_mode)
+            self._compiled = True
 
     @property
     def decoder_name(self) -> str:

@@ -69,7 +69,7 @@ def build_run(cfg: DictConfig) -> Run:
     """Seed everything, then instantiate data, model, callbacks, logger and trainer."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model, in_shape=datamodule.image_shape)
+    model = instantiate(cfg.model, in_shape=datamodule.image_shape, compile=cfg.compile)
     stats = RunStats()
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c] + [stats]
     logger = instantiate(cfg.logger, version=f"{model.decoder_name}_seed{cfg.seed}")
