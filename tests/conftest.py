@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,17 @@ from decoderlab.train import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_DATA = REPO / "data"
+
+
+def run_benchmark(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python benchmarks/<script> *args`` from the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from benchmarks.startup import PHASES
 
-from tests.conftest import REPO
+from tests.conftest import run_benchmark
 
 
 @pytest.mark.slow
 def test_startup_benchmark_reports_each_phase_in_order(tmp_path):
     out = tmp_path / "startup.json"
-    result = subprocess.run(
-        [sys.executable, "benchmarks/startup.py", "--cold", "--reps", "1", "--json", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_benchmark("startup.py", "--cold", "--reps", "1", "--json", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     seconds = [report["seconds_since_start"][phase] for phase in PHASES]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import lightning as L
 import pytest
@@ -12,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 from decoderlab.train import build_run
-from tests.conftest import REPO
+from tests.conftest import run_benchmark
 
 STEPS = 12
 
@@ -20,20 +18,8 @@ STEPS = 12
 @pytest.mark.slow
 def test_benchmark_quick_mode_writes_a_ratio_per_row(tmp_path):
     out = tmp_path / "throughput.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/throughput.py",
-            "--quick",
-            "--rows",
-            "seed_upsampling2d,pixel_shuffle",
-            "--json",
-            str(out),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_benchmark(
+        "throughput.py", "--quick", "--rows", "seed_upsampling2d,pixel_shuffle", "--json", str(out)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())
@@ -48,13 +34,7 @@ def test_benchmark_quick_mode_writes_a_ratio_per_row(tmp_path):
 
 @pytest.mark.slow
 def test_benchmark_rejects_unknown_rows():
-    result = subprocess.run(
-        [sys.executable, "benchmarks/throughput.py", "--rows", "seed_upsampling2d,nope"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_benchmark("throughput.py", "--rows", "seed_upsampling2d,nope", timeout=120)
     assert result.returncode == 2
     assert "unknown rows ['nope']" in result.stderr
 
