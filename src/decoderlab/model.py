@@ -98,8 +98,7 @@ class AutoEncoder(L.LightningModule):
         super().__init__()
         check_choice("AutoEncoder", "loss", loss, LOSSES)
         check_choice("AutoEncoder", "memory_format", memory_format, MEMORY_FORMATS)
-        if compile is not False and compile is not True:
-            check_choice("AutoEncoder", "compile", compile, (False, True, *COMPILE_MODES))
+        check_choice("AutoEncoder", "compile", compile, (False, True, *COMPILE_MODES))
         self.compile_mode = "default" if compile is True else compile or None
         self._compiled = False
         channels = in_shape[0]
