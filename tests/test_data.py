@@ -203,6 +203,17 @@ def test_evaluation_batches_are_in_order():
     assert [b.flatten().tolist() for b in loader] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
 
 
+def test_batches_are_views_with_no_copy_per_step():
+    images = torch.rand(12, 1, 4, 4)
+    in_order = list(TensorBatches(images, 5, EpochPermutation(12, shuffle=False)))
+    assert {b.untyped_storage().data_ptr() for b in in_order} == {
+        images.untyped_storage().data_ptr()
+    }
+    shuffled = list(TensorBatches(images, 5, EpochPermutation(12, shuffle=True, seed=3)))
+    storages = {b.untyped_storage().data_ptr() for b in shuffled}
+    assert len(storages) == 1 and storages != {images.untyped_storage().data_ptr()}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

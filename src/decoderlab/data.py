@@ -201,7 +201,11 @@ class EpochPermutation:
 
 
 class TensorBatches:
-    """Batches (B, C, H, W) indexed out of one in-memory tensor; no workers, no per-sample work.
+    """Batches (B, C, H, W) sliced out of one in-memory tensor; no workers, no per-sample work.
+
+    A shuffled epoch gathers the images into its order once (one copy of the part, on its
+    device) and each batch is a view of that copy; an unshuffled one slices the images
+    themselves. Batches are read-only views: do not modify them in place.
 
     Exposes ``sampler`` (and ``batch_sampler = None``) the way a DataLoader does, so Lightning
     calls ``sampler.set_epoch`` and treats it as a loader. It is resumable: ``state_dict`` holds
@@ -221,13 +225,15 @@ class TensorBatches:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        order = self.sampler.order().to(self.images.device)
         epoch, served = self._resume_at or (self.sampler.epoch, 0)
         self._resume_at = None
         self.served = served if epoch == self.sampler.epoch else 0
-        for start in range(self.served * self.batch_size, len(order), self.batch_size):
+        images = self.images
+        if self.sampler.shuffle:
+            images = images.index_select(0, self.sampler.order().to(images.device))
+        for start in range(self.served * self.batch_size, len(images), self.batch_size):
             self.served += 1
-            yield self.images.index_select(0, order[start : start + self.batch_size])
+            yield images[start : start + self.batch_size]
 
     def state_dict(self) -> dict[str, int]:
         """The epoch being served and the number of its batches handed out so far."""
