@@ -1,4 +1,5 @@
-"""The GPU options (precision, compile) are off by default, and work, here on the CPU."""
+"""The GPU options (precision, compile) are off by default, and work, here on the CPU; run
+times on a GPU wait for its queued work."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 
+from decoderlab.callbacks import device_clock
 from decoderlab.train import build_run
 
 STEPS = 4
@@ -68,3 +70,12 @@ def test_bf16_mixed_trains_close_to_full_precision(make_cfg):
     run, bf16 = fitted(make_cfg, "precision=bf16-mixed")
     assert run.trainer.precision == "bf16-mixed"
     assert bf16 == pytest.approx(full, rel=2e-2)
+
+
+def test_run_times_wait_for_the_work_queued_on_a_gpu(monkeypatch):
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waited.append)
+    device_clock(torch.device("cpu"))
+    assert waited == []
+    device_clock(torch.device("cuda", 0))
+    assert waited == [torch.device("cuda", 0)]

@@ -14,6 +14,13 @@ from decoderlab.metrics import CheckerboardScores, ResidualSpectrum, lattice_per
 from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
 
 
+def device_clock(device: torch.device) -> float:
+    """``time.perf_counter()`` (s) once the work queued on ``device`` is done (a CUDA sync)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 class RunStats(L.Callback):
     """Per-epoch wall time, training throughput and the validation history.
 
@@ -35,7 +42,7 @@ class RunStats(L.Callback):
         self.on_train_epoch_start(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._epoch_start = time.perf_counter()
+        self._epoch_start = device_clock(pl_module.device)
         self._validation_seconds = 0.0
         self._samples = 0
 
@@ -43,13 +50,13 @@ class RunStats(L.Callback):
         self._samples += len(batch)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._validation_start = time.perf_counter()
+        self._validation_start = device_clock(pl_module.device)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._validation_seconds += time.perf_counter() - self._validation_start
+        self._validation_seconds += device_clock(pl_module.device) - self._validation_start
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        seconds = time.perf_counter() - self._epoch_start
+        seconds = device_clock(pl_module.device) - self._epoch_start
         self.epoch_seconds.append(seconds)
         self.epoch_train_seconds.append(seconds - self._validation_seconds)
         self.epoch_samples.append(self._samples)
