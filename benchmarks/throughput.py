@@ -5,15 +5,18 @@ model with each decoder family, it measures training samples per second of
 
   (a) the loop a user would write: the same model, data already in one tensor, Adam, the same
       batch size, NCHW, torch's default threads, no Lightning;
+  (a') the same loop in the framework's layout: the model's configured memory format and
+      optimizer (channels_last, fused Adam), so b/a' is what Lightning and the callbacks cost;
   (b) the framework: ``Trainer.fit`` with the project's DataModule, callbacks, metrics and
       TensorBoard logging exactly as ``decoderlab-train`` configures them (validation time is
       excluded from (b), as it is absent from (a));
 
-and prints a table with the median ratio b/a per row, also written as JSON.
+and prints a table with the median ratios b/a and b/a' per row, also written as JSON.
 
     python benchmarks/throughput.py                 # the README's table (a few minutes on CPU)
     python benchmarks/throughput.py --quick         # a few steps, for CI
     python benchmarks/throughput.py --device cuda   # on a GPU
+    python benchmarks/throughput.py --rows seed_upsampling2d callbacks.progress_bar=null
 """
 
 from __future__ import annotations
@@ -63,14 +66,22 @@ def compose_row(overrides: list[str], steps: int, device: str, out: Path) -> Dic
     return cfg
 
 
-def plain_loop(cfg: DictConfig, images: torch.Tensor, steps: int, device: str) -> float:
-    """(a): samples/s of a hand-written loop over ``steps`` batches (after ``steps`` warm-up)."""
+def plain_loop(
+    cfg: DictConfig, images: torch.Tensor, steps: int, device: str, tuned: bool = False
+) -> float:
+    """Samples/s of a hand-written loop over ``steps`` batches (after ``steps`` warm-up): (a),
+    NCHW and a default Adam; ``tuned``: (a'), the model's memory format and optimizer as
+    configured."""
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model, in_shape=tuple(images.shape[1:]))
-    model = model.to(device=device, memory_format=torch.contiguous_format)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.model.optimizer.lr, eps=cfg.model.optimizer.eps
-    )
+    if tuned:
+        model = model.to(device=device)
+        optimizer = instantiate(cfg.model.optimizer)(model.parameters())
+    else:
+        model = model.to(device=device, memory_format=torch.contiguous_format)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.model.optimizer.lr, eps=cfg.model.optimizer.eps
+        )
     data = images.to(device)
     batch = cfg.data.batch_size
     order = torch.randperm(len(data), device=device)
@@ -126,12 +137,13 @@ def measure(rows: dict[str, list[str]], steps: int, reps: int, device: str) -> l
             datamodule.prepare_data()
             datamodule.setup("fit")
             images = datamodule.parts["train"]
-            plain, fw = [], []
+            plain, tuned, fw = [], [], []
             for _ in range(reps):
                 torch.set_num_threads(default_threads)
                 plain.append(plain_loop(cfg, images, steps, device))
+                tuned.append(plain_loop(cfg, images, steps, device, tuned=True))
                 fw.append(framework(cfg))
-            a, b = statistics.median(plain), statistics.median(fw)
+            a, a_tuned, b = (statistics.median(v) for v in (plain, tuned, fw))
             results.append(
                 {
                     "model": name,
@@ -140,9 +152,12 @@ def measure(rows: dict[str, list[str]], steps: int, reps: int, device: str) -> l
                     "steps": steps,
                     "reps": reps,
                     "plain_samples_per_s": round(a, 1),
+                    "tuned_loop_samples_per_s": round(a_tuned, 1),
                     "framework_samples_per_s": round(b, 1),
                     "ratio": round(b / a, 3),
+                    "ratio_to_tuned_loop": round(b / a_tuned, 3),
                     "plain_runs": [round(v, 1) for v in plain],
+                    "tuned_loop_runs": [round(v, 1) for v in tuned],
                     "framework_runs": [round(v, 1) for v in fw],
                 }
             )
@@ -155,15 +170,27 @@ def print_table(results: list[dict]) -> None:
         title=f"training samples/s ({results[0]['device']}, median of "
         f"{results[0]['reps']} repetitions, {results[0]['steps']} steps each)"
     )
-    for column in ("model", "batch", "plain loop (a)", "framework (b)", "b/a"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    columns = (
+        "model",
+        "batch",
+        "plain loop (a)",
+        "tuned loop (a')",
+        "framework (b)",
+        "b/a",
+        "b/a'",
+    )
+    table.add_column(columns[0], no_wrap=True)
+    for column in columns[1:]:
+        table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             r["model"],
             str(r["batch_size"]),
             f"{r['plain_samples_per_s']:,.0f}",
+            f"{r['tuned_loop_samples_per_s']:,.0f}",
             f"{r['framework_samples_per_s']:,.0f}",
             f"{r['ratio']:.2f}",
+            f"{r['ratio_to_tuned_loop']:.2f}",
         )
     Console().print(table)
 
@@ -175,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="alternating repetitions per row")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
     parser.add_argument("--quick", action="store_true", help="8 steps, 1 repetition (CI)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides for every row, as decoderlab-train takes them "
+        "(e.g. callbacks.progress_bar=null: what the bar costs)",
+    )
     parser.add_argument(
         "--json",
         type=Path,
@@ -189,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here")
     steps, reps = (8, 1) if args.quick else (args.steps, args.reps)
-    results = measure({n: ROWS[n] for n in names}, steps, reps, args.device)
+    rows = {n: [*ROWS[n], *args.overrides] for n in names}
+    results = [
+        {**row, "overrides": args.overrides} for row in measure(rows, steps, reps, args.device)
+    ]
     print_table(results)
     out = args.json or REPO / "benchmarks" / f"throughput-{args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,17 +19,28 @@ STEPS = 12
 def test_benchmark_quick_mode_writes_a_ratio_per_row(tmp_path):
     out = tmp_path / "throughput.json"
     result = run_benchmark(
-        "throughput.py", "--quick", "--rows", "seed_upsampling2d,pixel_shuffle", "--json", str(out)
+        "throughput.py",
+        "--quick",
+        "--rows",
+        "seed_upsampling2d,pixel_shuffle",
+        "--json",
+        str(out),
+        "callbacks.progress_bar=null",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())
     assert [r["model"] for r in rows] == ["seed_upsampling2d", "pixel_shuffle"]
+    assert all(r["overrides"] == ["callbacks.progress_bar=null"] for r in rows)
+    assert "━" not in result.stdout.split("training samples/s")[0]  # no progress bar drawn
     for row in rows:
         assert row["ratio"] > 0 and row["plain_samples_per_s"] > 0
         assert row["ratio"] == pytest.approx(
             row["framework_samples_per_s"] / row["plain_samples_per_s"], rel=1e-2
         )
-    assert "b/a" in result.stdout
+        assert row["ratio_to_tuned_loop"] == pytest.approx(
+            row["framework_samples_per_s"] / row["tuned_loop_samples_per_s"], rel=1e-2
+        )
+    assert "b/a" in result.stdout and "b/a'" in result.stdout
 
 
 @pytest.mark.slow
