@@ -1,17 +1,30 @@
-"""Callbacks: run statistics, the reconstruction grid and the checkerboard probes."""
+"""Callbacks: run statistics, the reconstruction grid and the checkerboard probes.
+
+The grid and the probes also keep the raw arrays of the report's figures in the run
+directory's ``figures.npz`` (``save_figure_arrays``).
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
 from decoderlab.metrics import CheckerboardScores, ResidualSpectrum, lattice_periods
 from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
+from decoderlab.pictures import flat_field_rgb, spectrum_figure
+from decoderlab.results import (
+    DIGITS_ARRAY,
+    FIGURES_FILE,
+    FLAT_FIELD_ARRAYS,
+    RECONSTRUCTIONS_ARRAY,
+    RESIDUAL_SPECTRUM_ARRAY,
+    read_arrays,
+    write_npz_atomic,
+)
 
 
 def device_clock(device: torch.device) -> float:
@@ -26,6 +39,7 @@ class RunStats(L.Callback):
 
     ``epoch_seconds`` is each training epoch's wall time (s) including its validation;
     ``epoch_train_seconds`` excludes validation, so ``samples_per_second`` is training alone.
+    Under DDP the times are the global rank 0's and the samples those of every process.
     ``history`` maps each ``val/*`` metric to its per-epoch values (sanity checks excluded).
     """
 
@@ -59,7 +73,8 @@ class RunStats(L.Callback):
         seconds = device_clock(pl_module.device) - self._epoch_start
         self.epoch_seconds.append(seconds)
         self.epoch_train_seconds.append(seconds - self._validation_seconds)
-        self.epoch_samples.append(self._samples)
+        samples = torch.tensor(self._samples, device=pl_module.device)
+        self.epoch_samples.append(int(trainer.strategy.reduce(samples, reduce_op="sum")))
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -89,14 +104,38 @@ class RunStats(L.Callback):
         self.history = {k: list(v) for k, v in state_dict["history"].items()}
 
 
+def _tensorboard(trainer: L.Trainer):
+    """The logger's SummaryWriter, or None when there is no image-capable logger or this is
+    not the global rank 0 (under DDP only that process writes events)."""
+    if not trainer.is_global_zero:
+        return None
+    experiment = getattr(trainer.logger, "experiment", None)
+    return experiment if hasattr(experiment, "add_image") else None
+
+
+def save_figure_arrays(trainer: L.Trainer, arrays: dict[str, torch.Tensor]) -> None:
+    """Merge ``arrays`` into ``figures.npz`` of the run directory (``default_root_dir``),
+    replacing arrays of the same name; written atomically, by the global rank 0 only."""
+    if not trainer.is_global_zero:
+        return
+    path = Path(trainer.default_root_dir) / FIGURES_FILE
+    merged = read_arrays(path) if path.exists() else {}
+    merged.update({name: a.detach().cpu().numpy() for name, a in arrays.items()})
+    write_npz_atomic(path, merged)
+
+
 class ReconstructionGrid(L.Callback):
-    """Log fixed test digits (top row) above their reconstructions (bottom row) each val epoch."""
+    """Fixed test digits and their reconstructions after each validation epoch.
+
+    They go to ``figures.npz`` (``digits`` and ``reconstructions``, (count, C, H, W), the last
+    epoch's kept) and to TensorBoard as one grid, digits above reconstructions.
+    """
 
     def __init__(self, count: int = 8, tag: str = "reconstructions") -> None:
         self.count, self.tag = count, tag
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.logger is None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         images = trainer.datamodule.preview_images(self.count).to(pl_module.device)
         was_training = pl_module.training
@@ -104,10 +143,13 @@ class ReconstructionGrid(L.Callback):
         with torch.no_grad():
             recon = pl_module(images)
         pl_module.train(was_training)
-        grid = make_grid(
-            torch.cat([images, recon]).cpu(), nrow=len(images), padding=2, pad_value=1.0
-        )
-        trainer.logger.experiment.add_image(self.tag, grid, global_step=trainer.current_epoch)
+        save_figure_arrays(trainer, {DIGITS_ARRAY: images, RECONSTRUCTIONS_ARRAY: recon})
+        writer = _tensorboard(trainer)
+        if writer is not None:
+            grid = make_grid(
+                torch.cat([images, recon]).cpu(), nrow=len(images), padding=2, pad_value=1.0
+            )
+            writer.add_image(self.tag, grid, global_step=trainer.current_epoch)
 
 
 def decoder_periods(pl_module: L.LightningModule) -> tuple[int, ...]:
@@ -115,39 +157,14 @@ def decoder_periods(pl_module: L.LightningModule) -> tuple[int, ...]:
     return lattice_periods(getattr(pl_module.decoder, "stages", 0), *pl_module.in_shape[-2:])
 
 
-def _tensorboard(trainer: L.Trainer):
-    """The logger's SummaryWriter, or None when there is no image-capable logger."""
-    experiment = getattr(trainer.logger, "experiment", None)
-    return experiment if hasattr(experiment, "add_image") else None
-
-
-def spectrum_figure(spectrum: torch.Tensor, title: str) -> Figure:
-    """Log-scale picture of a DC-centred power spectrum (H, W), axes in cycles per pixel."""
-    power = spectrum.detach().double().cpu()
-    top = float(power.max())
-    floor = top * 1e-8 if top > 0 else 1e-12
-    figure = Figure(figsize=(4.2, 3.6), dpi=100)
-    axes = figure.add_subplot()
-    height, width = power.shape
-    extent = (-0.5 - 0.5 / width, 0.5 - 0.5 / width, 0.5 - 0.5 / height, -0.5 - 0.5 / height)
-    shown = axes.imshow(
-        power.clamp_min(floor).numpy(),
-        norm=LogNorm(vmin=floor, vmax=max(top, floor * 10)),
-        cmap="magma",
-        extent=extent,
-    )
-    figure.colorbar(shown, ax=axes, label="power per pixel")
-    axes.set(title=title, xlabel="cycles / pixel (x)", ylabel="cycles / pixel (y)")
-    figure.tight_layout()
-    return figure
-
-
 class CheckerboardMetrics(L.Callback):
     """Log ``{stage}/cbe{s}``, ``prf{s}`` and ``pace{s}`` every validation and test epoch.
 
     The periods are those of the decoder's lattice (``decoder_periods``). The module's
     ``validation_step``/``test_step`` must return the reconstruction (N, C, H, W). With
-    ``spectrum``, each validation epoch also logs the residual power spectrum (log scale).
+    ``spectrum``, each validation epoch also measures the residual power spectrum: saved to
+    ``figures.npz`` (``residual_spectrum``, the last epoch's kept) and drawn in TensorBoard
+    (log scale, lattice frequencies marked).
     """
 
     def __init__(self, spectrum: bool = True, spectrum_tag: str = "residual_spectrum") -> None:
@@ -198,15 +215,15 @@ class CheckerboardMetrics(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish("val", trainer, pl_module)
-        writer = _tensorboard(trainer)
-        if trainer.sanity_checking or not self.draw_spectrum or writer is None:
+        if trainer.sanity_checking or not self.draw_spectrum:
             return
-        title = f"residual power, val epoch {trainer.current_epoch}"
-        writer.add_figure(
-            self.spectrum_tag,
-            spectrum_figure(self.spectrum.compute(), title),
-            global_step=trainer.current_epoch,
-        )
+        power = self.spectrum.compute()
+        save_figure_arrays(trainer, {RESIDUAL_SPECTRUM_ARRAY: power})
+        writer = _tensorboard(trainer)
+        if writer is not None:
+            title = f"residual power, val epoch {trainer.current_epoch}"
+            figure = spectrum_figure(power.cpu().numpy(), title, self.scores.periods)
+            writer.add_figure(self.spectrum_tag, figure, global_step=trainer.current_epoch)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish("test", trainer, pl_module)
@@ -217,8 +234,9 @@ class FlatFieldProbe(L.Callback):
 
     The decoder gets a constant input of the latent's channels and ``scale`` times its size,
     so an interior free of border effects survives the crop. Values go to ``self.ffcr``
-    (read into metrics.json), the logger as scalars, and TensorBoard as ``flat_field/{when}``
-    images (each channel min-max scaled).
+    (read into metrics.json) and the logger as scalars; the cropped response goes to
+    ``figures.npz`` (``flat_field_init``, ``flat_field_final``) and to TensorBoard as
+    ``flat_field/{when}`` images on the report's scale (``decoderlab.pictures``).
     """
 
     def __init__(self, scale: int = 4, value: float = 1.0) -> None:
@@ -241,15 +259,10 @@ class FlatFieldProbe(L.Callback):
         self.ffcr.update(values)
         if trainer.logger is not None:
             trainer.logger.log_metrics(values, step=trainer.global_step)
+        save_figure_arrays(trainer, {FLAT_FIELD_ARRAYS[when]: field})
         writer = _tensorboard(trainer)
         if writer is not None:
-            image = make_grid(
-                field[:, None].float().cpu(),
-                nrow=len(field),
-                normalize=True,
-                scale_each=True,
-                pad_value=1.0,
-            )
+            image = flat_field_rgb(field.cpu().numpy())
             writer.add_image(f"flat_field/{when}", image, global_step=trainer.global_step)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
