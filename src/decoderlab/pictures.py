@@ -20,7 +20,7 @@ FLAT_FIELD_CMAP = "RdBu_r"
 SPECTRUM_CMAP = "magma"
 # the flat-field scale spans at least ±1 RMS: a deviation of 1% of the RMS stays pale
 MIN_DEVIATION_LIMIT = 1.0
-# log-scale spectra show 8 decades below their maximum
+# log-scale spectra show at most 8 decades below their maximum
 SPECTRUM_DECADES = 8
 LATTICE_MARKERS = {2: "o", 4: "s", 8: "D"}
 
@@ -96,11 +96,11 @@ def show_spectrum(axes: Axes, power: np.ndarray, norm: LogNorm, periods: Sequenc
         if points:
             axes.scatter(
                 *zip(*points, strict=True),
-                s=40,
+                s=90,
                 marker=LATTICE_MARKERS.get(period, "^"),
                 facecolors="none",
                 edgecolors="cyan",
-                linewidths=0.8,
+                linewidths=0.7,
                 label=f"multiples of 1/{period}",
             )
     axes.set_xlim(image.get_extent()[:2])
@@ -109,10 +109,14 @@ def show_spectrum(axes: Axes, power: np.ndarray, norm: LogNorm, periods: Sequenc
 
 
 def spectrum_norm(spectra: Iterable[np.ndarray]) -> LogNorm:
-    """One log scale for ``spectra``: from SPECTRUM_DECADES below their largest value to it."""
-    top = max((float(np.max(s)) for s in spectra), default=0.0)
+    """One log scale for ``spectra``: from their smallest positive value (at most
+    SPECTRUM_DECADES below the largest) to their largest value."""
+    spectra = [np.asarray(s) for s in spectra]
+    top = max((float(s.max()) for s in spectra), default=0.0)
     top = top if top > 0 else 1.0
-    return LogNorm(vmin=top * 10.0**-SPECTRUM_DECADES, vmax=top)
+    positive = [float(s[s > 0].min()) for s in spectra if (s > 0).any()]
+    floor = max(min(positive, default=top), top * 10.0**-SPECTRUM_DECADES)
+    return LogNorm(vmin=min(floor, top / 10), vmax=top)
 
 
 def spectrum_figure(power: np.ndarray, title: str, periods: Sequence[int]) -> Figure:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -53,19 +53,29 @@ def markdown_table(rows: Sequence[DecoderSummary], metrics: Sequence[str]) -> st
     return "\n".join(lines)
 
 
-def write_csv(path: Path, rows: Sequence[DecoderSummary], metrics: Sequence[str]) -> Path:
-    """The table as CSV: ``{metric}_mean``, ``{metric}_ci95`` (half-width) and ``{metric}_n``."""
+def write_csv(
+    path: Path,
+    rows: Sequence[DecoderSummary],
+    metrics: Sequence[str],
+    extra: Mapping[str, Mapping[str, object]] | None = None,
+) -> Path:
+    """The table as CSV: ``{metric}_mean``, ``{metric}_ci95`` (half-width) and ``{metric}_n``,
+    then the ``extra`` columns (column name -> row label -> value; empty where a row has none,
+    e.g. ``pareto_params``)."""
+    extra = extra or {}
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
             ["rank", "decoder", "seeds_ok", "jobs"]
             + [f"{m}_{part}" for m in metrics for part in ("mean", "ci95", "n")]
+            + list(extra)
         )
         for rank, row in enumerate(rows, 1):
             cells: list = [rank, row.decoder, len(row.ok_jobs), len(row.jobs)]
             for metric in metrics:
                 e = row.get(metric)
                 cells += [e.mean, e.half_width, e.n] if e else ["", "", 0]
+            cells += [column.get(row.decoder, "") for column in extra.values()]
             writer.writerow(cells)
     return path
 

@@ -1,8 +1,7 @@
-"""A sweep directory's jobs: their metrics.json records, configs and TensorBoard images."""
+"""A sweep directory's jobs: their metrics.json records, configs and figures' raw arrays."""
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import re
@@ -12,11 +11,10 @@ from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
-from PIL import Image
 
-from decoderlab.results import METRICS_FILE, read_record
+from decoderlab.results import FIGURES_FILE, METRICS_FILE, read_arrays, read_record
 
-EVENTS_GLOB = "events.out.tfevents.*"
+log = logging.getLogger(__name__)
 
 
 class NoRunsError(RuntimeError):
@@ -28,13 +26,15 @@ class Job:
     """One run directory of a sweep.
 
     ``record`` is its metrics.json (None when missing or unreadable); ``problem`` says why
-    the job cannot enter the table (None for a usable job).
+    the job cannot enter the table (None for a usable job); ``arrays`` are its figures.npz
+    (empty when missing or unreadable).
     """
 
     directory: Path
     record: dict[str, Any] | None
     problem: str | None
     overrides: list[str] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -109,7 +109,19 @@ def load_job(job_dir: Path) -> Job:
             raise ValueError(f"{job_dir / METRICS_FILE}: not a JSON object")
     except (OSError, ValueError) as err:
         return Job(job_dir, None, f"unreadable {METRICS_FILE}: {err}", overrides)
-    return Job(job_dir, record, _problem(record), overrides)
+    return Job(job_dir, record, _problem(record), overrides, _figure_arrays(job_dir))
+
+
+def _figure_arrays(job_dir: Path) -> dict[str, np.ndarray]:
+    """The job's figures.npz; empty (with a warning if the file is there) when unreadable."""
+    path = job_dir / FIGURES_FILE
+    if not path.exists():
+        return {}
+    try:
+        return read_arrays(path)
+    except (OSError, ValueError) as err:
+        log.warning("figures without this job: %s", err)
+        return {}
 
 
 def load_jobs(sweep_dir: str | Path) -> list[Job]:
@@ -123,27 +135,3 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
             f"{sweep_dir}: no run directories (none holds .hydra/config.yaml or {METRICS_FILE})"
         )
     return [load_job(d) for d in job_dirs]
-
-
-def read_images(job_dir: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, np.ndarray]]]:
-    """TensorBoard images of a run, via tensorboard's EventAccumulator.
-
-    Returns ``{tag: [(step, HxWxC uint8 array), ...]}`` sorted by step, for the ``tags``
-    present in any event directory below ``job_dir``.
-    """
-    from tensorboard.backend.event_processing import event_accumulator as ea
-
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)
-
-    images: dict[str, list[tuple[int, float, np.ndarray]]] = {}
-    for events_dir in sorted({p.parent for p in job_dir.rglob(EVENTS_GLOB)}):
-        accumulator = ea.EventAccumulator(str(events_dir), size_guidance={ea.IMAGES: 0})
-        accumulator.Reload()
-        for tag in set(tags) & set(accumulator.Tags()[ea.IMAGES]):
-            for event in accumulator.Images(tag):
-                pixels = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))
-                images.setdefault(tag, []).append((event.step, event.wall_time, pixels))
-    return {
-        tag: [(step, pixels) for step, _, pixels in sorted(events, key=lambda e: e[:2])]
-        for tag, events in images.items()
-    }

@@ -1,0 +1,298 @@
+"""The report's figures, drawn from the loaded sweep (each job's ``figures.npz`` and record).
+
+``draw_figures`` draws every figure it has data for into the report directory and returns a
+``DrawnFigures`` whose ``sections()`` are the report's Markdown sections, in order (a figure
+without data gets a note saying why). One module per figure kind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from decoderlab.pictures import flat_field_deviation
+from decoderlab.report.figures.curves import VAL_LOSS_SIZE, val_loss_figure
+from decoderlab.report.figures.flat_field import FlatFieldRow, flat_field_figure
+from decoderlab.report.figures.front import cost_quality_figure
+from decoderlab.report.figures.output import DPI, save
+from decoderlab.report.figures.reconstructions import reconstructions_figure, strips_figure_size
+from decoderlab.report.figures.spectrum import (
+    RatioProfile,
+    class_power,
+    frequency_classes,
+    spectrum_figure,
+)
+from decoderlab.report.pareto import CostQualityFront
+from decoderlab.report.stats import DecoderSummary
+from decoderlab.report.sweep import Job
+from decoderlab.results import (
+    DIGITS_ARRAY,
+    FLAT_FIELD_ARRAYS,
+    RECONSTRUCTIONS_ARRAY,
+    RESIDUAL_SPECTRUM_ARRAY,
+)
+
+__all__ = [
+    "DEFAULT_REFERENCE",
+    "DPI",
+    "VAL_LOSS_SIZE",
+    "DrawnFigures",
+    "UnknownReferenceError",
+    "choose_reference",
+    "draw_figures",
+    "strips_figure_size",
+]
+
+DEFAULT_REFERENCE = "resize_conv_nearest"
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+class UnknownReferenceError(ValueError):
+    """A requested reference decoder is not a row of the sweep's table."""
+
+
+def choose_reference(rows: Sequence[DecoderSummary], requested: str | None) -> str | None:
+    """The spectrum's reference row: ``requested`` (UnknownReferenceError naming the rows if it
+    is none of them), else DEFAULT_REFERENCE if it is a row, else None."""
+    labels = [r.decoder for r in rows if r.ok_jobs]
+    if requested is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in labels else None
+    if requested not in labels:
+        raise UnknownReferenceError(
+            f"reference decoder {requested!r} is not in this sweep; choose one of: "
+            + ", ".join(labels)
+        )
+    return requested
+
+
+def _number(value: float) -> str:
+    return "0" if abs(value) < 1e-12 else f"{value:.2g}"
+
+
+def _periods(jobs: Sequence[Job]) -> tuple[int, ...]:
+    """The checkerboard periods the runs measured (their ``test/cbe{s}`` keys), at least (2,)."""
+    found = {
+        int(m.group(1))
+        for job in jobs
+        for key in (job.record or {}).get("test", {})
+        if (m := re.fullmatch(r"test/cbe(\d+)", key))
+    }
+    return tuple(sorted(found)) or (2,)
+
+
+def _with(row: DecoderSummary, *names: str) -> list[Job]:
+    """The row's successful jobs that have every array in ``names``, lowest seed first."""
+    jobs = [j for j in row.ok_jobs if all(n in j.arrays for n in names)]
+    return sorted(jobs, key=lambda j: (j.seed is None, j.seed or 0))
+
+
+@dataclass
+class DrawnFigures:
+    """The PNG files drawn (name -> path) and, for each figure not drawn, why not."""
+
+    paths: dict[str, Path] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)
+
+    def sections(self) -> list[str]:
+        """The report's figure sections (Markdown), in order."""
+        return [self._section(title, name) for name, title in SECTIONS.items()]
+
+    def _section(self, title: str, name: str) -> str:
+        if name in self.paths:
+            path = self.paths[name].name
+            return f"## {title}\n\n![{title}]({path})\n\n{self.captions[name]}\n"
+        return f"## {title}\n\n_Not available: {self.notes[name]}._\n"
+
+
+SECTIONS = {
+    "val_loss": "Validation loss",
+    "cost_quality": "Cost and quality",
+    "reconstructions": "Reconstructions",
+    "flat_field": "Flat-field response",
+    "spectrum": "Residual power spectrum",
+}
+
+
+class _Drawing:
+    def __init__(self, out_dir: Path, rows: Sequence[DecoderSummary]) -> None:
+        self.out_dir, self.rows, self.drawn = out_dir, list(rows), DrawnFigures()
+
+    def save(self, name: str, figure, caption: str) -> None:
+        self.drawn.paths[name] = save(figure, self.out_dir / f"{name}.png")
+        self.drawn.captions[name] = caption
+
+    def val_loss(self) -> None:
+        curves = {
+            row.decoder: runs
+            for row in self.rows
+            if (
+                runs := [
+                    h for j in row.ok_jobs if (h := (j.record.get("history") or {}).get("val/loss"))
+                ]
+            )
+        }
+        if not curves:
+            self.drawn.notes["val_loss"] = "no `history['val/loss']` in any successful metrics.json"
+            return
+        self.save(
+            "val_loss",
+            val_loss_figure(curves),
+            "Mean over seeds; the band spans the seeds' range.",
+        )
+
+    def cost_quality(self, front: CostQualityFront) -> None:
+        if not any(front.candidates.values()):
+            self.drawn.notes["cost_quality"] = (
+                "no decoder has test loss together with parameters or seconds per epoch"
+            )
+            return
+        self.save(
+            "cost_quality",
+            cost_quality_figure(self.rows, front),
+            "Each point is a decoder: mean test loss against parameters (left) and seconds "
+            "per epoch (right), bars the 95% intervals over seeds. Red points are on the "
+            "Pareto front of the means (no decoder is both cheaper and better); overlapping "
+            "bars mean the seeds do not separate them. Also the `pareto_params` and "
+            "`pareto_time` columns of the CSV.",
+        )
+
+    def reconstructions(self) -> None:
+        chosen = {
+            r.decoder: jobs[0]
+            for r in self.rows
+            if (jobs := _with(r, DIGITS_ARRAY, RECONSTRUCTIONS_ARRAY))
+        }
+        if not chosen:
+            self.drawn.notes["reconstructions"] = (
+                f"no run has `{DIGITS_ARRAY}`/`{RECONSTRUCTIONS_ARRAY}` in its figures.npz "
+                "(the reconstruction-grid callback was off)"
+            )
+            return
+        digits = next(iter(chosen.values())).arrays[DIGITS_ARRAY]
+        rows = {f"{d}\n(seed {j.seed})": j.arrays[RECONSTRUCTIONS_ARRAY] for d, j in chosen.items()}
+        self.save(
+            "reconstructions",
+            reconstructions_figure(digits, rows),
+            "The same 8 test digits: originals on top, then one row per decoder (table "
+            "order, its lowest seed) after the last epoch.",
+        )
+
+    def flat_field(self) -> None:
+        names = tuple(FLAT_FIELD_ARRAYS.values())
+        period = max(_periods([j for r in self.rows for j in r.ok_jobs]))
+        ffcr = f"FFCR{str(period).translate(SUBSCRIPTS)}"
+        figure_rows = []
+        for row in self.rows:
+            jobs = _with(row, *names)
+            if not jobs:
+                continue
+            job = jobs[0]
+            maps, titles = {}, {}
+            for when, name in FLAT_FIELD_ARRAYS.items():
+                maps[when] = flat_field_deviation(job.arrays[name])
+                key = f"ffcr{period}/{when}"
+                estimate = row.get(key)
+                mine = (job.record.get("ffcr") or {}).get(key)
+                titles[when] = "\n".join(
+                    (
+                        [f"{ffcr} {_number(estimate.mean)} (mean of {estimate.n})"]
+                        if estimate
+                        else []
+                    )
+                    + ([f"seed {job.seed}: {_number(mine)}"] if mine is not None else [])
+                )
+            figure_rows.append(FlatFieldRow(f"{row.decoder}\n(seed {job.seed})", maps, titles))
+        if not figure_rows:
+            self.drawn.notes["flat_field"] = (
+                "no run has the flat-field arrays in its figures.npz (the flat-field probe was off)"
+            )
+            return
+        self.save(
+            "flat_field",
+            flat_field_figure(figure_rows, tuple(FLAT_FIELD_ARRAYS)),
+            "Each decoder's output for a constant input (its lowest seed), before and after "
+            "training, as deviation from its own mean in units of its RMS on one colour "
+            "scale: a flat panel has no checkerboard of its own, a strong red/blue pattern is "
+            f"the architecture's checkerboard. The titles give {ffcr}, "
+            "the panel's mean square, averaged over seeds and for the seed shown.",
+        )
+
+    def spectrum(self, reference: str | None) -> None:
+        per_row = {
+            r.decoder: jobs for r in self.rows if (jobs := _with(r, RESIDUAL_SPECTRUM_ARRAY))
+        }
+        if not per_row:
+            self.drawn.notes["spectrum"] = (
+                f"no run has `{RESIDUAL_SPECTRUM_ARRAY}` in its figures.npz (the checkerboard "
+                "callback was off or ran with spectrum=false)"
+            )
+            return
+        jobs = [j for js in per_row.values() for j in js]
+        periods = _periods(jobs)
+        maps = [
+            (
+                f"{d} ({len(js)} seeds)",
+                np.mean([j.arrays[RESIDUAL_SPECTRUM_ARRAY] for j in js], axis=0),
+            )
+            for d, js in per_row.items()
+        ]
+        classes = frequency_classes(max(periods), maps[0][1].shape)
+        profiles = []
+        if reference in per_row:
+            base = {
+                j.seed: class_power(j.arrays[RESIDUAL_SPECTRUM_ARRAY], classes)
+                for j in per_row[reference]
+            }
+            for d, js in per_row.items():
+                ratios = [
+                    class_power(j.arrays[RESIDUAL_SPECTRUM_ARRAY], classes) / base[j.seed]
+                    for j in js
+                    if j.seed in base
+                ]
+                if ratios:
+                    profiles.append(RatioProfile(d, np.array(ratios)))
+        caption = (
+            "Top: power of the validation residual after the last epoch, averaged over images "
+            "and seeds, on one log scale; a checkerboard of period s puts power at the "
+            "multiples of 1/s cycles/pixel (markers). "
+        )
+        if profiles:
+            caption += (
+                f"Bottom: each decoder's power at those frequencies divided by `{reference}`'s "
+                "under the same seed; above 1 means more periodic error than the reference."
+            )
+        else:
+            caption += (
+                f"No ratio panel: the reference `{reference}` has no spectrum in this sweep "
+                "(choose one with `decoderlab-report --reference`)."
+            )
+        self.save(
+            "spectrum",
+            spectrum_figure(maps, periods, classes, profiles, reference if profiles else None),
+            caption,
+        )
+
+
+def draw_figures(
+    out_dir: Path,
+    rows: Sequence[DecoderSummary],
+    front: CostQualityFront,
+    reference: str | None,
+) -> DrawnFigures:
+    """Draw every figure of ``rows`` (table order) into ``out_dir`` as ``<name>.png``.
+
+    ``front`` is the cost-quality front; ``reference`` the row the spectra are divided by
+    (None: no ratio panel).
+    """
+    drawing = _Drawing(Path(out_dir), rows)
+    drawing.val_loss()
+    drawing.cost_quality(front)
+    drawing.reconstructions()
+    drawing.flat_field()
+    drawing.spectrum(reference)
+    return drawing.drawn
