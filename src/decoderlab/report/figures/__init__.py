@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from decoderlab.pictures import flat_field_deviation
 from decoderlab.report.figures.curves import VAL_LOSS_SIZE, val_loss_figure
@@ -92,8 +93,10 @@ def _with(row: DecoderSummary, *names: str) -> list[Job]:
 
 @dataclass
 class DrawnFigures:
-    """The PNG files drawn (name -> path) and, for each figure not drawn, why not."""
+    """The figures drawn (name -> matplotlib Figure and its PNG path) and, for each figure
+    not drawn, why not."""
 
+    figures: dict[str, Figure] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     captions: dict[str, str] = field(default_factory=dict)
@@ -122,20 +125,17 @@ class _Drawing:
     def __init__(self, out_dir: Path, rows: Sequence[DecoderSummary]) -> None:
         self.out_dir, self.rows, self.drawn = out_dir, list(rows), DrawnFigures()
 
-    def save(self, name: str, figure, caption: str) -> None:
+    def save(self, name: str, figure: Figure, caption: str) -> None:
+        self.drawn.figures[name] = figure
         self.drawn.paths[name] = save(figure, self.out_dir / f"{name}.png")
         self.drawn.captions[name] = caption
 
     def val_loss(self) -> None:
-        curves = {
-            row.decoder: runs
-            for row in self.rows
-            if (
-                runs := [
-                    h for j in row.ok_jobs if (h := (j.record.get("history") or {}).get("val/loss"))
-                ]
-            )
-        }
+        curves: dict[str, list[list[float]]] = {}
+        for row in self.rows:
+            for job in row.ok_jobs:
+                if losses := (job.record.get("history") or {}).get("val/loss"):
+                    curves.setdefault(row.decoder, []).append(losses)
         if not curves:
             self.drawn.notes["val_loss"] = "no `history['val/loss']` in any successful metrics.json"
             return
@@ -154,11 +154,12 @@ class _Drawing:
         self.save(
             "cost_quality",
             cost_quality_figure(self.rows, front),
-            "Each point is a decoder: mean test loss against parameters (left) and seconds "
-            "per epoch (right), bars the 95% intervals over seeds. Red points are on the "
-            "Pareto front of the means (no decoder is both cheaper and better); overlapping "
-            "bars mean the seeds do not separate them. Also the `pareto_params` and "
-            "`pareto_time` columns of the CSV.",
+            "Each point is a decoder: its mean test loss (bar: 95% interval over seeds) "
+            "against its parameters (left) and mean seconds per epoch (right). Ringed, "
+            "named points are on the Pareto front of the means: no other decoder is both "
+            "cheaper and better; where bars overlap, the seeds do not separate the decoders. "
+            "The front is also in the CSV's `pareto_params` and `pareto_time` columns (1 on "
+            "it, 0 off it).",
         )
 
     def reconstructions(self) -> None:
@@ -267,9 +268,10 @@ class _Drawing:
                 "under the same seed; above 1 means more periodic error than the reference."
             )
         else:
+            missing = f"`{reference}` has no spectrum" if reference else "no reference decoder"
             caption += (
-                f"No ratio panel: the reference `{reference}` has no spectrum in this sweep "
-                "(choose one with `decoderlab-report --reference`)."
+                f"No ratio panel: {missing} in this sweep (default `{DEFAULT_REFERENCE}`; "
+                "choose one with `decoderlab-report --reference`)."
             )
         self.save(
             "spectrum",
