@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from decoderlab.metrics.flat_field import field_periodic_ratio
+from decoderlab.results import FIGURES_FILE, FLAT_FIELD_ARRAYS, read_arrays
 from decoderlab.train import train
 
 FAST = ("debug=fast", "data.train_size=200", "callbacks.progress_bar=null")
@@ -59,6 +62,13 @@ def test_one_epoch_run_logs_and_records_every_checkerboard_metric(make_cfg):
     assert set(record["ffcr"]) <= scalars
     assert {"flat_field/init", "flat_field/final", "residual_spectrum"} <= events(run_dir, "images")
     assert set(record["ffcr"]) | {"test/cbe2", "test/pace4"} <= hparams_metrics(run_dir)
+
+    arrays = read_arrays(run_dir / FIGURES_FILE)
+    assert arrays["residual_spectrum"].shape == (28, 28)
+    assert arrays["digits"].shape == arrays["reconstructions"].shape == (8, 1, 28, 28)
+    for when, name in FLAT_FIELD_ARRAYS.items():  # the arrays the record's FFCR came from
+        field = torch.from_numpy(arrays[name])
+        assert field_periodic_ratio(field, 4) == record["ffcr"][f"ffcr4/{when}"]
 
 
 @pytest.mark.slow
