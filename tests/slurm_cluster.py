@@ -32,7 +32,7 @@ from pathlib import Path
 
 PACKAGES = "slurm-wlm munge"
 DAEMONS = ("munged", "slurmctld", "slurmd")
-CLIENTS = ("sinfo", "squeue", "sbatch", "srun", "scancel")
+CLIENTS = ("sinfo", "squeue", "sbatch", "srun", "scancel", "scontrol")
 # the daemons live in /usr/sbin, which a user's PATH may lack
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 PARTITION = "local"

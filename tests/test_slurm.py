@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import slurm_cluster
 from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
+from tests.test_sweep import compose_train
 from tests.tiny_sweep import DECODERS, SEEDS, run_sweep
 
 # what a user of a CPU-only partition adds to the command line; one core and 2 GB per job fit
@@ -39,6 +41,26 @@ def cluster(tmp_path_factory):
         env.setenv("SLURM_CONF", str(cluster.conf))
         yield cluster
         cluster.stop()
+
+
+def test_without_the_packages_the_cluster_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(slurm_cluster, "SEARCH_PATH", str(tmp_path))
+    with pytest.raises(SlurmUnavailable, match="munged, slurmctld, slurmd, sinfo") as error:
+        SlurmCluster(tmp_path / "cluster").start()
+    assert "apt-get install -y slurm-wlm munge" in str(error.value)
+    assert not (tmp_path / "cluster").exists()
+
+
+def test_slurm_launcher_takes_a_cpu_partition_and_ties_threads_to_cpus_per_task():
+    cfg = compose_train(
+        "launcher=submitit_slurm",
+        "hydra.launcher.partition=cpu",
+        "hydra.launcher.gpus_per_node=0",
+        "hydra.launcher.cpus_per_task=2",
+    )
+    launcher = cfg.hydra.launcher
+    assert (launcher.partition, launcher.gpus_per_node, cfg.threads) == ("cpu", 0, 2)
+    assert launcher.timeout_min == 120 and launcher.mem_gb == 8
 
 
 def slurm_sweep(cluster: SlurmCluster, sweep_dir: Path, *overrides: str):
