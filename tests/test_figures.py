@@ -282,4 +282,4 @@ def test_an_unreadable_figures_file_only_drops_that_job_from_the_pictures(sweep,
     report = write_report(sweep, reference="flat")
     assert not report.problems and "not a readable .npz file" in caplog.text
     titles = {a.get_title() for a in drawn(sweep).figures["spectrum"].axes}
-    assert "flat (1 seeds)" in titles
+    assert "flat (1 seed)" in titles

@@ -91,6 +91,20 @@ def _with(row: DecoderSummary, *names: str) -> list[Job]:
     return sorted(jobs, key=lambda j: (j.seed is None, j.seed or 0))
 
 
+def _ffcr_title(row: DecoderSummary, job: Job, when: str) -> str:
+    """FFCR_s at the row's largest period s: mean over seeds and ``job``'s own value."""
+    keys = [k for k in row.estimates if re.fullmatch(rf"ffcr\d+/{when}", k)]
+    if not keys:
+        return ""
+    key = max(keys, key=lambda k: int(k[4:].split("/")[0]))
+    name = "FFCR" + key[4:].split("/")[0].translate(SUBSCRIPTS)
+    estimate, mine = row.get(key), (job.record.get("ffcr") or {}).get(key)
+    lines = [f"{name} {_number(estimate.mean)} (mean of {estimate.n})"]
+    if mine is not None:
+        lines.append(f"seed {job.seed}: {_number(mine)}")
+    return "\n".join(lines)
+
+
 @dataclass
 class DrawnFigures:
     """The figures drawn (name -> matplotlib Figure and its PNG path) and, for each figure
@@ -185,29 +199,15 @@ class _Drawing:
 
     def flat_field(self) -> None:
         names = tuple(FLAT_FIELD_ARRAYS.values())
-        period = max(_periods([j for r in self.rows for j in r.ok_jobs]))
-        ffcr = f"FFCR{str(period).translate(SUBSCRIPTS)}"
         figure_rows = []
         for row in self.rows:
-            jobs = _with(row, *names)
-            if not jobs:
-                continue
-            job = jobs[0]
-            maps, titles = {}, {}
-            for when, name in FLAT_FIELD_ARRAYS.items():
-                maps[when] = flat_field_deviation(job.arrays[name])
-                key = f"ffcr{period}/{when}"
-                estimate = row.get(key)
-                mine = (job.record.get("ffcr") or {}).get(key)
-                titles[when] = "\n".join(
-                    (
-                        [f"{ffcr} {_number(estimate.mean)} (mean of {estimate.n})"]
-                        if estimate
-                        else []
-                    )
-                    + ([f"seed {job.seed}: {_number(mine)}"] if mine is not None else [])
-                )
-            figure_rows.append(FlatFieldRow(f"{row.decoder}\n(seed {job.seed})", maps, titles))
+            if jobs := _with(row, *names):
+                job = jobs[0]
+                maps = {
+                    w: flat_field_deviation(job.arrays[n]) for w, n in FLAT_FIELD_ARRAYS.items()
+                }
+                titles = {when: _ffcr_title(row, job, when) for when in FLAT_FIELD_ARRAYS}
+                figure_rows.append(FlatFieldRow(f"{row.decoder}\n(seed {job.seed})", maps, titles))
         if not figure_rows:
             self.drawn.notes["flat_field"] = (
                 "no run has the flat-field arrays in its figures.npz (the flat-field probe was off)"
@@ -219,8 +219,8 @@ class _Drawing:
             "Each decoder's output for a constant input (its lowest seed), before and after "
             "training, as deviation from its own mean in units of its RMS on one colour "
             "scale: a flat panel has no checkerboard of its own, a strong red/blue pattern is "
-            f"the architecture's checkerboard. The titles give {ffcr}, "
-            "the panel's mean square, averaged over seeds and for the seed shown.",
+            "the architecture's checkerboard. The titles give FFCR at the decoder's lattice "
+            "period (the panel's mean square), averaged over seeds and for the seed shown.",
         )
 
     def spectrum(self, reference: str | None) -> None:
@@ -237,7 +237,7 @@ class _Drawing:
         periods = _periods(jobs)
         maps = [
             (
-                f"{d} ({len(js)} seeds)",
+                f"{d} ({len(js)} seed{'s' if len(js) > 1 else ''})",
                 np.mean([j.arrays[RESIDUAL_SPECTRUM_ARRAY] for j in js], axis=0),
             )
             for d, js in per_row.items()
