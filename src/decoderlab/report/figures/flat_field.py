@@ -18,6 +18,7 @@ TITLE_INCHES = 0.4
 LABEL_INCHES = 1.9
 COLORBAR_INCHES = 1.0
 TOP_INCHES = 0.8
+BOTTOM_INCHES = 0.2
 # pixels shown per side: the interior is periodic on the decoder's lattice, so a corner of a
 # few periods shows all of it, each pixel large enough that no resampling moiré appears
 TILE_PIXELS = 16
@@ -47,7 +48,7 @@ def flat_field_figure(
     figure = Figure(
         figsize=(
             LABEL_INCHES + len(columns) * COLUMN_INCHES + COLORBAR_INCHES,
-            TOP_INCHES + row_inches * len(rows),
+            TOP_INCHES + row_inches * len(rows) + BOTTOM_INCHES,
         )
     )
     width, height = figure.get_size_inches()
