@@ -5,6 +5,7 @@ the resumed run ends exactly where an uninterrupted one does; a re-run sweep wit
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -164,6 +165,46 @@ def test_a_killed_run_says_running_and_resume_continues_from_the_last_epoch(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from {run_dir}/checkpoints/last.ckpt" in resumed.stdout
     assert results_of(read_metrics(run_dir)) == results_of(uninterrupted[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moved", [False, True], ids=["in_place", "moved"])
+def test_after_a_resume_checkpoints_hold_the_final_weights_and_one_best(tmp_path, env, moved):
+    """README: checkpoints/ holds last.ckpt (the final weights) and the best by val/loss, also
+    after ckpt_path=last continued a run whose directory was moved."""
+    first_dir, run_dir = tmp_path / "first", tmp_path / ("moved" if moved else "first")
+    final_weights = tmp_path / "final.pt"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        first = run_in_process(*BUDGET, "trainer.max_epochs=1", f"hydra.run.dir={first_dir}")
+        assert first.returncode == 0, first.stderr[-3000:]
+        if moved:
+            shutil.move(first_dir, run_dir)
+        resumed = run_in_process(
+            *BUDGET,
+            "trainer.max_epochs=2",
+            f"hydra.run.dir={run_dir}",
+            "ckpt_path=last",
+            "+callbacks.final_weights._target_=tests.weights.SaveFinalWeights",
+            f"+callbacks.final_weights.path={final_weights}",
+        )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    val_loss = read_metrics(run_dir)["history"]["val/loss"]
+    assert len(val_loss) == 2
+    best_epoch = min(range(2), key=val_loss.__getitem__)
+    checkpoints = run_dir / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == sorted(
+        ["last.ckpt", f"epoch{best_epoch:03d}.ckpt"]
+    )
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 8  # 2 epochs of 4 batches
+    final = torch.load(final_weights, weights_only=True)
+    assert last["state_dict"].keys() == final.keys()
+    for key, tensor in final.items():
+        assert torch.equal(last["state_dict"][key], tensor), key
+    best = torch.load(checkpoints / f"epoch{best_epoch:03d}.ckpt", weights_only=True)
+    assert best["epoch"] == best_epoch
 
 
 # Three jobs: a healthy one, one whose loader raises after batch 2 of epoch 0, and one whose

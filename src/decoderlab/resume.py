@@ -1,10 +1,14 @@
-"""Resuming: the checkpoint a run continues from, and the finished runs a re-run skips."""
+"""Resuming: the checkpoint a run continues from, and the finished runs a re-run skips, both
+only when the directory's run is the same job (its ``metrics.json`` has this ``config_hash``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
+from decoderlab.job_identity import config_hash
 from decoderlab.results import METRICS_FILE, read_record
 
 CHECKPOINT_DIR = "checkpoints"
@@ -12,6 +16,44 @@ CHECKPOINT_DIR = "checkpoints"
 
 class NoCheckpointError(FileNotFoundError):
     """``ckpt_path=last`` was asked for but the run directory holds no last checkpoint."""
+
+
+class JobMismatchError(RuntimeError):
+    """``resume=true`` met a directory whose run is another job (or cannot be told apart)."""
+
+
+def check_same_job(output_dir: str | Path, cfg: DictConfig) -> None:
+    """Raise JobMismatchError unless the run recorded in ``output_dir`` is the job of ``cfg``.
+
+    Same job: its ``metrics.json`` holds ``config_hash(cfg)``. A directory with neither a
+    record nor checkpoints has nothing to reuse and passes; one whose record is unreadable or
+    has no ``config_hash`` (written before it was recorded) cannot be matched and fails.
+    """
+    output_dir = Path(output_dir)
+    expected = config_hash(cfg)
+    if not (output_dir / METRICS_FILE).is_file():
+        if latest_checkpoint(output_dir) is None:
+            return
+        recorded: dict[str, Any] = {}
+        what = f"checkpoints but no {METRICS_FILE}"
+    else:
+        try:
+            recorded = read_record(output_dir)
+        except (OSError, ValueError) as err:
+            recorded, what = {}, f"an unreadable {METRICS_FILE} ({err})"
+        else:
+            what = (
+                f"decoder {recorded.get('decoder')} seed {recorded.get('seed')}, "
+                f"config_hash {recorded.get('config_hash')}"
+            )
+    if recorded.get("config_hash") == expected:
+        return
+    raise JobMismatchError(
+        f"resume=true: {output_dir} holds the run of another job ({what}); this job is seed "
+        f"{cfg.get('seed')}, config_hash {expected}. A run is resumed only by the same job. "
+        "Run this job in a fresh directory (hydra.run.dir=... or hydra.sweep.dir=...), or "
+        "continue that run explicitly with ckpt_path=<its checkpoint>."
+    )
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

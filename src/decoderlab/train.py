@@ -18,9 +18,11 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from decoderlab import run_dir
 from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.config_checks import check_accelerator, check_argument_types
 from decoderlab.interrupt import StopSignals, stop_signal
+from decoderlab.job_identity import config_hash
 from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
 from decoderlab.results import METRICS_FILE, write_json_atomic
@@ -29,6 +31,7 @@ from decoderlab.torch_runtime import skip_idle_runtime_work
 
 log = logging.getLogger(__name__)
 register_resolvers()
+run_dir.register_resolvers()
 
 
 def config_dir() -> str:
@@ -92,10 +95,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
+    # another run's record is never written over, nor another job resumed
+    run_dir.check_run_dir(output_dir, cfg, names=(METRICS_FILE,))
     if cfg.get("resume") and (done := finished_record(output_dir)):
         log.info("skipped: %s already holds a finished run (resume=true)", output_dir)
         return done
-    record: dict[str, Any] = {"decoder": None, "seed": cfg.seed, "status": "failed"}
+    record: dict[str, Any] = {
+        "decoder": None,
+        "seed": cfg.seed,
+        "config_hash": config_hash(cfg),
+        "status": "failed",
+    }
     # until the run ends, its directory says so (a killed run stays "running", never "ok")
     write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
     stops = StopSignals()
@@ -187,7 +197,9 @@ def _print_interruption(record: dict[str, Any], output_dir: Path) -> None:
 
 def _print_summary(record: dict[str, Any], output_dir: Path) -> None:
     loss = record["test"].get("test/loss", float("nan"))
-    Console().print(
+    # soft_wrap: one line even when stdout is no terminal (a sweep's log, CI, | tee), where rich
+    # would otherwise wrap at 80 columns
+    Console(soft_wrap=True).print(
         f"[bold]{record['decoder']}[/] seed {record['seed']}: {record['params']:,} params, "
         f"test/loss {loss:.4f}, {record['wall_s']:.1f} s on {record['device']} -> {output_dir}"
     )
@@ -198,7 +210,7 @@ def main(cfg: DictConfig) -> float | None:
     """Console script ``decoderlab-train``; returns the optimised metric (a final val/ or test/
     metric) for sweepers."""
     if cfg.get("print_config"):
-        Console().print(OmegaConf.to_yaml(cfg, resolve=True))
+        Console(soft_wrap=True).print(OmegaConf.to_yaml(cfg, resolve=True))
     record = train(cfg)
     final = {**record.get("val", {}), **record.get("test", {})}
     return final.get(cfg.get("optimized_metric") or "test/loss")
