@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.image import PeakSignalNoiseRatio
 
 from decoderlab.blocks.validation import check_choice
+from decoderlab.metrics.ssim import StructuralSimilarity
 
 LOSSES = ("bce", "mse")
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
@@ -62,12 +63,18 @@ def check_round_trip(
 
 
 def image_metrics(prefix: str) -> MetricCollection:
-    """MSE, PSNR and SSIM of reconstructions in [0, 1], keys ``{prefix}mse`` etc."""
+    """MSE, PSNR and SSIM of reconstructions in [0, 1] over a split, keys ``{prefix}mse`` etc.
+
+    ``mse`` is the mean squared error over every pixel of the split; ``psnr`` is
+    ``10 log10(1 / mse)`` in dB from that pooled MSE (torchmetrics' PSNR with its default
+    reduction), not a mean of per-image PSNRs; ``ssim`` is the mean over images of Wang et
+    al.'s SSIM over valid 11x11 Gaussian windows (``decoderlab.metrics.ssim``).
+    """
     return MetricCollection(
         {
             "mse": MeanSquaredError(),
             "psnr": PeakSignalNoiseRatio(data_range=1.0),
-            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+            "ssim": StructuralSimilarity(data_range=1.0),
         },
         prefix=prefix,
     )

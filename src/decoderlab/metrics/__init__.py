@@ -1,4 +1,4 @@
-"""Checkerboard metrics: the functional API and the torchmetrics classes that accumulate it."""
+"""Image metrics: checkerboard metrics and SSIM, as functions and as torchmetrics classes."""
 
 from decoderlab.metrics.checkerboard import (
     flat_field_ratio,
@@ -10,10 +10,12 @@ from decoderlab.metrics.checkerboard import (
 )
 from decoderlab.metrics.epoch import CheckerboardScores, ResidualSpectrum
 from decoderlab.metrics.phases import lattice_periods
+from decoderlab.metrics.ssim import StructuralSimilarity, structural_similarity
 
 __all__ = [
     "CheckerboardScores",
     "ResidualSpectrum",
+    "StructuralSimilarity",
     "flat_field_ratio",
     "flat_field_response",
     "lattice_periods",
@@ -21,4 +23,5 @@ __all__ = [
     "periodic_fraction",
     "phase_affine_energy",
     "residual_spectrum",
+    "structural_similarity",
 ]
