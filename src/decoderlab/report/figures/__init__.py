@@ -93,12 +93,16 @@ def _with(row: DecoderSummary, *names: str) -> list[Job]:
 
 def _ffcr_title(row: DecoderSummary, job: Job, when: str) -> str:
     """FFCR_s at the row's largest period s: mean over seeds and ``job``'s own value."""
-    keys = [k for k in row.estimates if re.fullmatch(rf"ffcr\d+/{when}", k)]
+    keys = {
+        int(m.group(1)): key
+        for key in row.estimates
+        if (m := re.fullmatch(rf"ffcr(\d+)/{when}", key))
+    }
     if not keys:
         return ""
-    key = max(keys, key=lambda k: int(k[4:].split("/")[0]))
-    name = "FFCR" + key[4:].split("/")[0].translate(SUBSCRIPTS)
-    estimate, mine = row.get(key), (job.record.get("ffcr") or {}).get(key)
+    period = max(keys)
+    estimate, mine = row.get(keys[period]), (job.record.get("ffcr") or {}).get(keys[period])
+    name = f"FFCR{str(period).translate(SUBSCRIPTS)}"
     lines = [f"{name} {_number(estimate.mean)} (mean of {estimate.n})"]
     if mine is not None:
         lines.append(f"seed {job.seed}: {_number(mine)}")
