@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED_DATA = REPO / "data"
 
 
-def run_benchmark(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_benchmark(
+    script: str, *args: str, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``python benchmarks/<script> *args`` from the repository root, output captured."""
     return subprocess.run(
         [sys.executable, f"benchmarks/{script}", *args],
@@ -28,6 +30,7 @@ def run_benchmark(script: str, *args: str, timeout: int = 600) -> subprocess.Com
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -81,6 +84,14 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         "DECODERLAB_OUTPUT_DIR": str(tmp_path / "outputs"),
         "DECODERLAB_DATA_DIR": str(SHIPPED_DATA),
     }
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def umask(request) -> int:
+    """Runs the test under a umask of 0o022 and of 0o002 (the process's is restored after)."""
+    before = os.umask(request.param)
+    yield request.param
+    os.umask(before)
 
 
 @pytest.fixture

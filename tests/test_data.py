@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
 import gzip
 import hashlib
+import io
 import os
+import stat
 
 import pytest
 import torch
@@ -124,6 +128,48 @@ def test_a_read_only_data_folder_still_verifies(tiny_mnist, tiny_md5s, monkeypat
     monkeypatch.setattr(data_module, "write_json_atomic", read_only)
     assert prepare_mnist(tiny_mnist, verify_checksums=True, download=False).is_dir()
     assert not (raw_dir(tiny_mnist) / data_module.VERIFIED_FILE).exists()
+
+
+def test_unpacked_files_get_a_plain_writes_permissions(tiny_mnist, umask):
+    """Another user of a shared data folder can read what the first one unpacked."""
+    prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    for name in MNIST_FILES:
+        assert stat.S_IMODE((raw_dir(tiny_mnist) / name).stat().st_mode) == 0o666 & ~umask
+
+
+def deny_reading(monkeypatch, path):
+    """Make ``path`` unreadable to this process: mode 000, and for root (whom modes do not stop)
+    every open() of it raises the PermissionError the kernel gives any other user."""
+    path.chmod(0)
+    if os.geteuid() != 0:
+        return
+    real_open = io.open
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, str | os.PathLike) and os.path.samefile(file, path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", guarded_open)
+    monkeypatch.setattr(builtins, "open", guarded_open)
+
+
+@pytest.mark.parametrize("unpacked", [True, False], ids=["idx", "gz"])
+@pytest.mark.parametrize("verify_checksums", [True, False])
+def test_an_unreadable_file_is_named_with_the_permission_problem(
+    tiny_mnist, tiny_md5s, monkeypatch, unpacked, verify_checksums
+):
+    path = raw_dir(tiny_mnist) / "t10k-images-idx3-ubyte"
+    if not unpacked:
+        path.unlink()
+        path = path.with_name(f"{path.name}.gz")
+    deny_reading(monkeypatch, path)
+    with pytest.raises(MNISTDataError) as info:
+        prepare_mnist(tiny_mnist, verify_checksums=verify_checksums, download=False)
+    message = str(info.value)
+    assert message.startswith(f"{path}: permission denied (Permission denied)")
+    assert "it is ----------, owned by uid" in message and "chmod -R a+rX" in message
+    assert isinstance(info.value.__cause__, PermissionError)
 
 
 def test_truncated_gzip_names_the_file_and_leaves_nothing(tiny_mnist):

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
 from decoderlab.blocks.validation import check_choice
-from decoderlab.results import write_json_atomic
+from decoderlab.results import replaced_atomically, write_json_atomic
 
 # Uncompressed file -> (canonical MD5 of the uncompressed bytes, IDX magic, trailing dims).
 MNIST_FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
@@ -70,17 +70,36 @@ def check_idx_file(path: Path, magic: int, dims: tuple[int, ...]) -> None:
 
 
 def _decompress_atomically(gz_path: Path, target: Path) -> None:
-    """Gunzip ``gz_path`` to ``target`` via a temporary file in the same folder, then rename."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    """Gunzip ``gz_path`` to ``target`` via a temporary file in the same folder, then rename;
+    ``target`` gets the permissions of a plain write (others may read what one user unpacked).
+    """
     try:
-        with os.fdopen(fd, "wb") as out, gzip.open(gz_path, "rb") as src:
+        with replaced_atomically(target, "wb") as out, gzip.open(gz_path, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
+    except PermissionError:
+        raise  # not a bad file but a user who may not read it: prepare_mnist says so
     except (OSError, EOFError, gzip.BadGzipFile) as err:
-        Path(tmp_name).unlink(missing_ok=True)
         raise MNISTDataError(
             f"{gz_path}: cannot be decompressed ({err}); the file is truncated or not gzip"
         ) from err
-    os.replace(tmp_name, target)
+
+
+def _access_error(err: PermissionError, raw_dir: Path) -> MNISTDataError:
+    """A data file this user may not read (or a data folder it may not write the unpacked
+    files to), as an MNISTDataError naming the file, its owner and mode, and the ways out."""
+    path = Path(err.filename or raw_dir)
+    try:
+        info = path.stat()
+        held = f"; it is {stat.filemode(info.st_mode)}, owned by uid {info.st_uid}"
+    except OSError:
+        held = ""
+    return MNISTDataError(
+        f"{path}: permission denied ({err.strerror}) for uid {os.geteuid()}{held}. The MNIST "
+        f"files in {raw_dir} must be readable by every user of this data folder (and the folder "
+        f"writable the first time the .gz files are unpacked): ask its owner to run "
+        f"`chmod -R a+rX {raw_dir}`, or point data.data_dir (or ${DATA_DIR_ENV}) at a copy "
+        "of your own."
+    )
 
 
 VERIFIED_FILE = ".verified.json"
@@ -131,6 +150,29 @@ def _missing_message(raw_dir: Path, missing: list[str], reason: str) -> str:
     )
 
 
+def _unpack_and_verify(target: Path, verify_checksums: bool, verified: dict) -> bool:
+    """Make ``target`` a verified IDX file, unpacking ``target.gz`` if needed; False if neither
+    exists. Raises MNISTDataError for a bad file, PermissionError for one this user may not
+    read (or write)."""
+    gz_path = target.with_name(f"{target.name}.gz")
+    if target.exists():
+        try:
+            _verify(target, verify_checksums, verified)
+            return True
+        except MNISTDataError:
+            if not gz_path.exists():
+                raise
+    if not gz_path.exists():
+        return False
+    _decompress_atomically(gz_path, target)
+    try:
+        _verify(target, verify_checksums, verified)
+    except MNISTDataError as err:
+        target.unlink()
+        raise MNISTDataError(f"{gz_path}: its content is not valid MNIST ({err})") from err
+    return True
+
+
 def prepare_mnist(
     data_dir: str | Path, verify_checksums: bool = True, download: bool = True
 ) -> Path:
@@ -145,23 +187,11 @@ def prepare_mnist(
     known = dict(verified)
     missing = []
     for name in MNIST_FILES:
-        target, gz_path = raw_dir / name, raw_dir / f"{name}.gz"
-        if target.exists():
-            try:
-                _verify(target, verify_checksums, verified)
-                continue
-            except MNISTDataError:
-                if not gz_path.exists():
-                    raise
-        if gz_path.exists():
-            _decompress_atomically(gz_path, target)
-            try:
-                _verify(target, verify_checksums, verified)
-            except MNISTDataError as err:
-                target.unlink()
-                raise MNISTDataError(f"{gz_path}: its content is not valid MNIST ({err})") from err
-        else:
-            missing.append(name)
+        try:
+            if not _unpack_and_verify(raw_dir / name, verify_checksums, verified):
+                missing.append(name)
+        except PermissionError as err:
+            raise _access_error(err, raw_dir) from err
     if verified != known:
         _write_verified(raw_dir, verified)
     if missing:

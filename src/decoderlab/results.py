@@ -37,7 +37,8 @@ DIGITS_ARRAY, RECONSTRUCTIONS_ARRAY = "digits", "reconstructions"
 
 def software_versions() -> dict[str, str]:
     """The versions a record's numbers depend on: python, torch, lightning, torchmetrics and
-    decoderlab, e.g. ``{"python": "3.11.7", "torch": "2.5.1", ...}`` (version strings).
+    decoderlab, e.g. ``{"python": "3.11.7", "torch": "2.5.1+cu124", "lightning": "2.5.0",
+    "torchmetrics": "1.6.0", "decoderlab": "0.1.0"}`` (torch's with its build tag).
 
     The packages are imported here, not at module level: a run has imported them already, and
     readers of records (the report) need not pay for them.

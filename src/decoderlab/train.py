@@ -25,7 +25,7 @@ from decoderlab.interrupt import StopSignals, stop_signal
 from decoderlab.job_identity import config_hash
 from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
-from decoderlab.results import METRICS_FILE, write_json_atomic
+from decoderlab.results import METRICS_FILE, software_versions, write_json_atomic
 from decoderlab.resume import checkpoint_to_resume, finished_record, latest_checkpoint
 from decoderlab.torch_runtime import skip_idle_runtime_work
 
@@ -105,6 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "config_hash": config_hash(cfg),
         "status": "failed",
+        "versions": software_versions(),
     }
     # until the run ends, its directory says so (a killed run stays "running", never "ok")
     write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
