@@ -11,9 +11,13 @@ model with each decoder family, it measures training samples per second of
       TensorBoard logging exactly as ``decoderlab-train`` configures them (validation time is
       excluded from (b), as it is absent from (a));
 
-and prints a table with the median ratios b/a and b/a' per row, also written as JSON.
+and prints a table with the median ratios b/a and b/a' per row, also written as JSON: to
+``outputs/benchmarks/throughput-DEVICE.json`` (under ``$DECODERLAB_OUTPUT_DIR`` if set), or
+with ``--update-committed`` to the repository's ``benchmarks/throughput-DEVICE.json``, the
+figures the README's table is from.
 
-    python benchmarks/throughput.py                 # the README's table (a few minutes on CPU)
+    python benchmarks/throughput.py                 # the README's table (minutes on CPU)
+    python benchmarks/throughput.py --update-committed   # ... and replace the committed JSON
     python benchmarks/throughput.py --quick         # a few steps, for CI
     python benchmarks/throughput.py --device cuda   # on a GPU
     python benchmarks/throughput.py --rows seed_upsampling2d callbacks.progress_bar=null
@@ -22,7 +26,6 @@ and prints a table with the median ratios b/a and b/a' per row, also written as 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -40,6 +43,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from decoderlab.results import write_json_atomic
 from decoderlab.train import build_run, config_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,7 +199,17 @@ def print_table(results: list[dict]) -> None:
     Console().print(table)
 
 
-def main(argv: list[str] | None = None) -> int:
+def json_path(args: argparse.Namespace) -> Path:
+    """Where the results go: ``--json``, the committed file, or the outputs folder."""
+    name = f"throughput-{args.device}.json"
+    if args.json:
+        return args.json
+    if args.update_committed:
+        return REPO / "benchmarks" / name
+    return Path(os.environ.get("DECODERLAB_OUTPUT_DIR", "outputs")) / "benchmarks" / name
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--steps", type=int, default=400, help="timed batches per measurement")
@@ -208,12 +222,24 @@ def main(argv: list[str] | None = None) -> int:
         help="Hydra overrides for every row, as decoderlab-train takes them "
         "(e.g. callbacks.progress_bar=null: what the bar costs)",
     )
-    parser.add_argument(
+    destination = parser.add_mutually_exclusive_group()
+    destination.add_argument(
         "--json",
         type=Path,
         default=None,
-        help="where to write the JSON (default benchmarks/throughput-DEVICE.json)",
+        help="where to write the JSON (default: $DECODERLAB_OUTPUT_DIR or outputs, then "
+        "benchmarks/throughput-DEVICE.json)",
     )
+    destination.add_argument(
+        "--update-committed",
+        action="store_true",
+        help="write the repository's benchmarks/throughput-DEVICE.json (the README's figures)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     names = args.rows.split(",")
     unknown = sorted(set(names) - set(ROWS))
@@ -227,10 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         {**row, "overrides": args.overrides} for row in measure(rows, steps, reps, args.device)
     ]
     print_table(results)
-    out = args.json or REPO / "benchmarks" / f"throughput-{args.device}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(out)
+    print(write_json_atomic(json_path(args), results))
     return 0
 
 

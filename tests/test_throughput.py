@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
+from types import ModuleType
 
 import lightning as L
 import pytest
@@ -10,24 +13,28 @@ import torch
 from hydra.utils import instantiate
 
 from decoderlab.train import build_run
-from tests.conftest import run_benchmark
+from tests.conftest import REPO, run_benchmark
 
 STEPS = 12
 
 
 @pytest.mark.slow
-def test_benchmark_quick_mode_writes_a_ratio_per_row(tmp_path):
-    out = tmp_path / "throughput.json"
+def test_benchmark_quick_mode_writes_a_ratio_per_row(cli_env, tmp_path):
+    """By default the JSON goes to the outputs folder; the committed one is left alone."""
+    committed = REPO / "benchmarks" / "throughput-cpu.json"
+    before = committed.stat()
     result = run_benchmark(
         "throughput.py",
         "--quick",
         "--rows",
         "seed_upsampling2d,pixel_shuffle",
-        "--json",
-        str(out),
         "callbacks.progress_bar=null",
+        env=cli_env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "outputs" / "benchmarks" / "throughput-cpu.json"
+    assert result.stdout.strip().endswith(str(out))
+    assert committed.stat().st_mtime_ns == before.st_mtime_ns
     rows = json.loads(out.read_text())
     assert [r["model"] for r in rows] == ["seed_upsampling2d", "pixel_shuffle"]
     assert all(r["overrides"] == ["callbacks.progress_bar=null"] for r in rows)
@@ -48,6 +55,33 @@ def test_benchmark_rejects_unknown_rows():
     result = run_benchmark("throughput.py", "--rows", "seed_upsampling2d,nope", timeout=120)
     assert result.returncode == 2
     assert "unknown rows ['nope']" in result.stderr
+
+
+def load_benchmark() -> ModuleType:
+    """benchmarks/throughput.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location(
+        "throughput", REPO / "benchmarks" / "throughput.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_json_is_written_only_when_asked(tmp_path, monkeypatch):
+    throughput = load_benchmark()
+    monkeypatch.setenv("DECODERLAB_OUTPUT_DIR", str(tmp_path))
+
+    def destination(*argv):
+        return throughput.json_path(throughput.build_parser().parse_args(list(argv)))
+
+    assert destination() == tmp_path / "benchmarks" / "throughput-cpu.json"
+    assert destination("--json", "x.json") == Path("x.json")
+    assert destination("--update-committed", "--device", "cuda") == (
+        REPO / "benchmarks" / "throughput-cuda.json"
+    )
+    with pytest.raises(SystemExit) as info:
+        destination("--update-committed", "--json", "x.json")
+    assert info.value.code == 2
 
 
 def plain_nchw_training(cfg) -> torch.nn.Module:
