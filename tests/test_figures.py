@@ -186,7 +186,17 @@ def test_flat_field_panels_share_one_symmetric_scale_and_a_flat_decoder_looks_fl
         assert picture.shape == (TILE_PIXELS, TILE_PIXELS)
         assert np.ptp(picture) == pytest.approx(2 * deviation)
         assert "FFCR₄ 0.45 (mean of 2)" in panel.get_title()  # 0.81 / 1.81
-    assert flat_init.get_ylabel() == "flat\n(seed 1)"
+    assert flat_init.get_ylabel() == "flat"
+
+
+def test_flat_field_panels_show_the_seed_with_the_median_ffcr(tmp_path):
+    sweep = tmp_path / "sweep"
+    for seed, amplitude in zip((1, 2, 3), (0.1, 0.9, 0.5), strict=True):
+        job(sweep, seed, "varied", seed, 0.1, field=checkerboard(amplitude))
+    (panel,) = [a for a in drawn(sweep, None).figures["flat_field"].axes if a.images][:1]
+    deviation = 0.5 / math.sqrt(1.25)  # seed 3's checkerboard, the median of the three
+    assert np.ptp(panel.images[0].get_array()) == pytest.approx(2 * deviation)
+    assert "shown: seed 3, 0.2" in panel.get_title()  # FFCR 0.25 / 1.25
 
 
 def test_a_strong_deviation_widens_the_shared_scale(tmp_path):

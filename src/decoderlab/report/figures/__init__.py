@@ -91,21 +91,36 @@ def _with(row: DecoderSummary, *names: str) -> list[Job]:
     return sorted(jobs, key=lambda j: (j.seed is None, j.seed or 0))
 
 
-def _ffcr_title(row: DecoderSummary, job: Job, when: str) -> str:
-    """FFCR_s at the row's largest period s: mean over seeds and ``job``'s own value."""
+def _ffcr_key(row: DecoderSummary, when: str) -> str | None:
+    """The row's FFCR metric at ``when`` (init, final) for its largest period, e.g.
+    ``ffcr4/final``; None when the row has none."""
     keys = {
         int(m.group(1)): key
         for key in row.estimates
         if (m := re.fullmatch(rf"ffcr(\d+)/{when}", key))
     }
-    if not keys:
+    return keys[max(keys)] if keys else None
+
+
+def _median_job(jobs: Sequence[Job], key: str | None) -> Job:
+    """The job whose FFCR ``key`` is the median of ``jobs`` (the lower one of two middles), so
+    the panel shown is typical of the seeds; the first job when there is no such value."""
+    valued = [j for j in jobs if isinstance((j.record.get("ffcr") or {}).get(key), int | float)]
+    if not valued:
+        return jobs[0]
+    valued.sort(key=lambda j: j.record["ffcr"][key])
+    return valued[(len(valued) - 1) // 2]
+
+
+def _ffcr_title(row: DecoderSummary, job: Job, key: str | None) -> str:
+    """FFCR ``key``: its mean over the row's seeds and ``job``'s own value."""
+    if key is None:
         return ""
-    period = max(keys)
-    estimate, mine = row.get(keys[period]), (job.record.get("ffcr") or {}).get(keys[period])
-    name = f"FFCR{str(period).translate(SUBSCRIPTS)}"
-    lines = [f"{name} {_number(estimate.mean)} (mean of {estimate.n})"]
+    period = key.removeprefix("ffcr").split("/")[0]
+    estimate, mine = row.get(key), job.record["ffcr"].get(key)
+    lines = [f"FFCR{period.translate(SUBSCRIPTS)} {_number(estimate.mean)} (mean of {estimate.n})"]
     if mine is not None:
-        lines.append(f"seed {job.seed}: {_number(mine)}")
+        lines.append(f"shown: seed {job.seed}, {_number(mine)}")
     return "\n".join(lines)
 
 
@@ -205,13 +220,15 @@ class _Drawing:
         names = tuple(FLAT_FIELD_ARRAYS.values())
         figure_rows = []
         for row in self.rows:
-            if jobs := _with(row, *names):
-                job = jobs[0]
-                maps = {
-                    w: flat_field_deviation(job.arrays[n]) for w, n in FLAT_FIELD_ARRAYS.items()
-                }
-                titles = {when: _ffcr_title(row, job, when) for when in FLAT_FIELD_ARRAYS}
-                figure_rows.append(FlatFieldRow(f"{row.decoder}\n(seed {job.seed})", maps, titles))
+            if not (jobs := _with(row, *names)):
+                continue
+            maps, titles = {}, {}
+            for when, name in FLAT_FIELD_ARRAYS.items():
+                key = _ffcr_key(row, when)
+                job = _median_job(jobs, key)
+                maps[when] = flat_field_deviation(job.arrays[name])
+                titles[when] = _ffcr_title(row, job, key)
+            figure_rows.append(FlatFieldRow(row.decoder, maps, titles))
         if not figure_rows:
             self.drawn.notes["flat_field"] = (
                 "no run has the flat-field arrays in its figures.npz (the flat-field probe was off)"
@@ -220,11 +237,11 @@ class _Drawing:
         self.save(
             "flat_field",
             flat_field_figure(figure_rows, tuple(FLAT_FIELD_ARRAYS)),
-            "Each decoder's output for a constant input (its lowest seed), before and after "
-            "training, as deviation from its own mean in units of its RMS on one colour "
-            "scale: a flat panel has no checkerboard of its own, a strong red/blue pattern is "
-            "the architecture's checkerboard. The titles give FFCR at the decoder's lattice "
-            "period (the panel's mean square), averaged over seeds and for the seed shown.",
+            "Each decoder's output for a constant input before and after training (the seed "
+            "with the median FFCR), as deviation from its own mean in units of its RMS, on "
+            "one colour scale: a white panel has no checkerboard of its own, a red-blue "
+            "pattern is the architecture's checkerboard. Titles: FFCR at the decoder's lattice "
+            "period (the map's mean square), mean over seeds and the seed shown.",
         )
 
     def spectrum(self, reference: str | None) -> None:

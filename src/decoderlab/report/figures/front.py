@@ -20,7 +20,7 @@ AXIS_LABELS = {
 }
 FRONT_COLOR = "tab:red"
 MARKERS = "osD^vP*X"
-DODGE = 0.012
+DODGE = 0.02
 
 
 def _half(estimate: Estimate) -> float:
@@ -83,6 +83,8 @@ def cost_quality_figure(rows: Sequence[DecoderSummary], front: CostQualityFront)
                     fontsize=8,
                     fontweight="bold",
                     color=FRONT_COLOR,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                    zorder=5,
                 )
                 labelled += 1
         optimal = sorted(

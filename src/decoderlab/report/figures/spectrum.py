@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from decoderlab.pictures import (
     LATTICE_MARKERS,
@@ -148,6 +149,10 @@ def _ratio_axes(figure, share, classes, profiles, reference) -> None:
             )
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axes.yaxis.set_major_formatter(plain)
+    axes.yaxis.set_minor_formatter(plain)
+    axes.tick_params(axis="y", which="minor", labelsize=7)
     axes.set_xticks(x, [c.label for c in classes], fontsize=7)
     axes.set(
         xlabel="lattice frequency (|f| larger, smaller), cycles/pixel",
