@@ -194,7 +194,11 @@ class CheckerboardMetrics(L.Callback):
         if trainer.sanity_checking:
             return
         scores = self.scores.compute()
-        pl_module.log_dict({f"{stage}/{name}": value.float() for name, value in scores.items()})
+        # compute() pooled the DDP processes' states, so every process logs the same values:
+        # sync_dist=True says so to Lightning (it averages equal values)
+        pl_module.log_dict(
+            {f"{stage}/{name}": value.float() for name, value in scores.items()}, sync_dist=True
+        )
         self.scores.reset()
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -208,23 +208,63 @@ def prepare_mnist(
 
 
 class EpochPermutation:
-    """The sample order of one epoch: a permutation seeded by (seed, epoch), or 0..n-1.
+    """The sample order of one epoch, a permutation seeded by (seed, epoch) or 0..n-1, and the
+    part of it this process serves.
 
     Lightning calls ``set_epoch`` on a loader's ``sampler`` at every epoch start, so the
     order is reproducible and a resumed run sees the same order as an uninterrupted one.
+
+    Under DDP ``num_replicas`` processes share each epoch (``rank`` is this one's, as in torch's
+    DistributedSampler; every process draws the same order). Each step takes the next
+    ``num_replicas * batch_size`` samples of the order, the global batch, and process ``rank``
+    serves the ``rank``-th of its ``num_replicas`` contiguous parts, split as
+    ``torch.tensor_split`` does (sizes differ by at most one). So every sample of an epoch is
+    served once, by one process; every process makes the same number of steps, as DDP needs
+    (a process with a step more would wait forever for the others' gradients); and the
+    processes' batches of a step together are the batch one process with batch size
+    ``num_replicas * batch_size`` would take. A last global batch with fewer samples than
+    processes joins the step before it, whose parts then hold one sample more than
+    ``batch_size``. Unlike DistributedSampler no sample is repeated to pad and none is
+    dropped. One process (the default) serves the whole order in batches of ``batch_size``.
     """
 
-    def __init__(self, num_samples: int, shuffle: bool, seed: int = 0) -> None:
+    def __init__(
+        self, num_samples: int, shuffle: bool, seed: int = 0, rank: int = 0, num_replicas: int = 1
+    ) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"EpochPermutation: rank={rank} must lie in [0, num_replicas={num_replicas})"
+            )
+        if num_replicas > 1 and num_samples < num_replicas:
+            raise ValueError(
+                f"EpochPermutation: {num_samples} samples cannot be shared by {num_replicas} "
+                "processes: each needs at least one; use more data or fewer devices"
+            )
         self.num_samples, self.shuffle, self.seed, self.epoch = num_samples, shuffle, seed, 0
+        self.rank, self.num_replicas = rank, num_replicas
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def order(self) -> torch.Tensor:
+        """The whole epoch's sample indices (num_samples,), the same in every process."""
         if not self.shuffle:
             return torch.arange(self.num_samples)
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return torch.randperm(self.num_samples, generator=generator)
+
+    def batch_bounds(self, batch_size: int) -> list[tuple[int, int]]:
+        """(start, stop) positions in ``order()`` of each batch this process serves, in order."""
+        replicas = self.num_replicas
+        starts = list(range(0, self.num_samples, batch_size * replicas))
+        if len(starts) > 1 and self.num_samples - starts[-1] < replicas:
+            starts.pop()
+        bounds = []
+        for start, stop in zip(starts, [*starts[1:], self.num_samples], strict=True):
+            size, extra = divmod(stop - start, replicas)
+            first = start + self.rank * size + min(self.rank, extra)
+            bounds.append((first, first + size + int(self.rank < extra)))
+        return bounds
 
     def __len__(self) -> int:
         return self.num_samples
@@ -235,24 +275,27 @@ class TensorBatches:
 
     A shuffled epoch gathers the images into its order once (one copy of the part, on its
     device) and each batch is a view of that copy; an unshuffled one slices the images
-    themselves. Batches are read-only views: do not modify them in place.
+    themselves. Batches are read-only views: do not modify them in place. Which batches this
+    process serves, and how many, is ``sampler.batch_bounds`` (all of them without DDP).
 
     Exposes ``sampler`` (and ``batch_sampler = None``) the way a DataLoader does, so Lightning
     calls ``sampler.set_epoch`` and treats it as a loader. It is resumable: ``state_dict`` holds
     the epoch and how many of its batches were served, Lightning stores it in every checkpoint
     and hands it back to ``load_state_dict`` before the resumed run iterates, and the next
-    iteration of that epoch then skips the batches already trained on.
+    iteration of that epoch then skips the batches already trained on (under DDP every process
+    has served the same number, so rank 0's count resumes them all).
     """
 
     batch_sampler = None
 
     def __init__(self, images: torch.Tensor, batch_size: int, sampler: EpochPermutation) -> None:
         self.images, self.batch_size, self.sampler = images, batch_size, sampler
+        self.bounds = sampler.batch_bounds(batch_size)
         self.served = 0
         self._resume_at: tuple[int, int] | None = None
 
     def __len__(self) -> int:
-        return -(-len(self.images) // self.batch_size)
+        return len(self.bounds)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         epoch, served = self._resume_at or (self.sampler.epoch, 0)
@@ -261,9 +304,9 @@ class TensorBatches:
         images = self.images
         if self.sampler.shuffle:
             images = images.index_select(0, self.sampler.order().to(images.device))
-        for start in range(self.served * self.batch_size, len(images), self.batch_size):
+        for start, stop in self.bounds[self.served :]:
             self.served += 1
-            yield images[start : start + self.batch_size]
+            yield images[start:stop]
 
     def state_dict(self) -> dict[str, int]:
         """The epoch being served and the number of its batches handed out so far."""
@@ -283,6 +326,12 @@ class MNISTDataModule(L.LightningDataModule):
     test images. ``*_size`` caps each part (first N) for quick budgets; ``pad_to`` zero-pads
     28x28 to a larger square (e.g. 32 for three 2x stages). Under a Trainer the images live on
     its device (e.g. the GPU), so batches are sliced there with no host copy per step.
+
+    Under DDP every process holds the images and serves its own shard of each epoch's order:
+    the Trainer's global rank of its world size, as ``EpochPermutation`` describes (training,
+    validation and test alike; no sample is seen twice or skipped). Lightning's
+    ``use_distributed_sampler`` does not apply: it swaps the sampler of a torch DataLoader and
+    passes any other iterable, such as ``TensorBatches``, through unchanged.
     """
 
     def __init__(
@@ -348,15 +397,21 @@ class MNISTDataModule(L.LightningDataModule):
         """The first ``count`` test images (count, 1, H, W): fixed digits for image grids."""
         return self.parts["test"][:count]
 
+    def _shard(self) -> dict[str, int]:
+        """This process's global rank and the number of processes (0 and 1 without a Trainer)."""
+        if self.trainer is None:
+            return {"rank": 0, "num_replicas": 1}
+        return {"rank": self.trainer.global_rank, "num_replicas": self.trainer.world_size}
+
     def train_dataloader(self) -> TensorBatches:
         images = self.parts["train"]
-        return TensorBatches(
-            images, self.batch_size, EpochPermutation(len(images), shuffle=True, seed=self.seed)
-        )
+        order = EpochPermutation(len(images), shuffle=True, seed=self.seed, **self._shard())
+        return TensorBatches(images, self.batch_size, order)
 
     def _eval_loader(self, part: str) -> TensorBatches:
         images = self.parts[part]
-        return TensorBatches(images, self.eval_batch_size, EpochPermutation(len(images), False))
+        order = EpochPermutation(len(images), shuffle=False, **self._shard())
+        return TensorBatches(images, self.eval_batch_size, order)
 
     def val_dataloader(self) -> TensorBatches:
         return self._eval_loader("val")

@@ -17,6 +17,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from decoderlab.model import DivergenceError
@@ -53,7 +54,8 @@ class StopSignals:
         lightning_handler = signal.getsignal(signal.SIGTERM)
         if not first or not callable(lightning_handler):
             raise KeyboardInterrupt
-        print("\nStopping after the current batch (Ctrl-C again: at once).", file=sys.stderr)
+        if rank_zero_only.rank == 0:  # under DDP every process gets the terminal's Ctrl-C
+            print("\nStopping after the current batch (Ctrl-C again: at once).", file=sys.stderr)
         lightning_handler(signum, frame)
 
 

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanSquaredError, MetricCollection
+from torchmetrics import MeanMetric, MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from decoderlab.blocks.validation import check_choice
@@ -116,6 +116,12 @@ class AutoEncoder(L.LightningModule):
         self.loss_name = loss
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
         self.scheduler_factory = scheduler
+        # The epoch loss is the mean of the images' losses, a Metric: DDP processes pool their
+        # sums and image counts. (Lightning's self.log(..., sync_dist=True) averages the counts
+        # over processes and gloo truncates that to an integer: off for shards of unequal size.)
+        # NaN stays NaN, so a diverged run shows it.
+        self.val_loss = MeanMetric(nan_strategy="disable")
+        self.test_loss = MeanMetric(nan_strategy="disable")
         self.val_metrics = image_metrics("val/")
         self.test_metrics = image_metrics("test/")
         self.to(memory_format=MEMORY_FORMATS[memory_format])
@@ -149,11 +155,12 @@ class AutoEncoder(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))
 
-    def loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Mean over pixels: BCE on logits (as Keras does for a sigmoid output) or MSE."""
+    def loss(self, logits: torch.Tensor, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """BCE on logits (as Keras does for a sigmoid output) or MSE: the mean over pixels, or
+        with ``reduction="none"`` each pixel's (N, C, H, W)."""
         if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(logits, x)
-        return F.mse_loss(torch.sigmoid(logits), x)
+            return F.binary_cross_entropy_with_logits(logits, x, reduction=reduction)
+        return F.mse_loss(torch.sigmoid(logits), x, reduction=reduction)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         loss = self.loss(self.logits(batch), batch)
@@ -173,18 +180,22 @@ class AutoEncoder(L.LightningModule):
         self._reset_train_loss()
 
     def on_train_epoch_end(self) -> None:
-        if self._train_samples:
-            self.log("train/loss", self._train_loss_sum / self._train_samples)
+        # Under DDP each process summed its own shard: pool the sums and counts of all of them
+        # (a mean of the processes' means is off when their shards differ in size). The result
+        # is the same in every process; sync_dist=True says so to Lightning. (reduce is in place.)
+        reduce = self.trainer.strategy.reduce
+        samples = reduce(torch.tensor(self._train_samples, device=self.device), reduce_op="sum")
+        if samples:
+            loss = reduce(self._train_loss_sum.clone(), reduce_op="sum") / samples
+            self.log("train/loss", loss, sync_dist=True)
 
-    def _evaluate(self, batch: torch.Tensor, stage: str, metrics: MetricCollection) -> torch.Tensor:
+    def _evaluate(
+        self, batch: torch.Tensor, stage: str, loss_metric: MeanMetric, metrics: MetricCollection
+    ) -> torch.Tensor:
         logits = self.logits(batch)
-        self.log(
-            f"{stage}/loss",
-            self.loss(logits, batch),
-            on_epoch=True,
-            batch_size=len(batch),
-            prog_bar=stage == "val",
-        )
+        # no weights: torchmetrics 1.9's MeanMetric ignores them when nan_strategy="disable"
+        loss_metric.update(self.loss(logits, batch, reduction="none").flatten(1).mean(1))
+        self.log(f"{stage}/loss", loss_metric, on_epoch=True, prog_bar=stage == "val")
         recon = torch.sigmoid(logits)
         metrics.update(recon, batch)
         self.log_dict(metrics, on_epoch=True, batch_size=len(batch))
@@ -192,11 +203,11 @@ class AutoEncoder(L.LightningModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         """Returns the reconstruction (N, C, H, W) for callbacks (e.g. CheckerboardMetrics)."""
-        return self._evaluate(batch, "val", self.val_metrics)
+        return self._evaluate(batch, "val", self.val_loss, self.val_metrics)
 
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         """Returns the reconstruction (N, C, H, W) for callbacks (e.g. CheckerboardMetrics)."""
-        return self._evaluate(batch, "test", self.test_metrics)
+        return self._evaluate(batch, "test", self.test_loss, self.test_metrics)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
