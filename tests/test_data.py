@@ -168,8 +168,28 @@ def test_an_unreadable_file_is_named_with_the_permission_problem(
         prepare_mnist(tiny_mnist, verify_checksums=verify_checksums, download=False)
     message = str(info.value)
     assert message.startswith(f"{path}: permission denied (Permission denied)")
-    assert "it is ----------, owned by uid" in message and "chmod -R a+rX" in message
+    assert "reading it: it is ----------, owned by uid" in message and "chmod -R a+rX" in message
     assert isinstance(info.value.__cause__, PermissionError)
+
+
+def test_a_data_folder_that_cannot_be_written_is_named(tiny_mnist, monkeypatch):
+    """The first user to unpack needs a writable folder (EACCES on creating the temp file, as
+    the kernel answers a user without write permission there, even when root runs the test)."""
+    raw = raw_dir(tiny_mnist)
+    real_open = os.open
+
+    def read_only_folder(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and os.path.dirname(path) == str(raw):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_folder)
+    with pytest.raises(MNISTDataError) as info:
+        prepare_mnist(tiny_mnist, verify_checksums=False, download=False)
+    message = str(info.value)
+    assert message.startswith(f"{raw / 'train-images-idx3-ubyte'}: permission denied")
+    assert "creating it: the folder is drwx" in message and "needs a writable folder" in message
+    assert leftovers(tiny_mnist) == []
 
 
 def test_truncated_gzip_names_the_file_and_leaves_nothing(tiny_mnist):

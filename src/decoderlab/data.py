@@ -85,20 +85,25 @@ def _decompress_atomically(gz_path: Path, target: Path) -> None:
 
 
 def _access_error(err: PermissionError, raw_dir: Path) -> MNISTDataError:
-    """A data file this user may not read (or a data folder it may not write the unpacked
-    files to), as an MNISTDataError naming the file, its owner and mode, and the ways out."""
-    path = Path(err.filename or raw_dir)
+    """A data file this user may not read, or may not create (unpacking a .gz into a folder it
+    may not write to), as an MNISTDataError naming the file, who holds what, and the ways out."""
+    path, user = Path(err.filename or raw_dir), os.geteuid()
+    own_copy = f"or point data.data_dir (or ${DATA_DIR_ENV}) at a copy of your own"
     try:
         info = path.stat()
-        held = f"; it is {stat.filemode(info.st_mode)}, owned by uid {info.st_uid}"
     except OSError:
-        held = ""
+        folder = raw_dir.stat()
+        return MNISTDataError(
+            f"{path}: permission denied ({err.strerror}) for uid {user} creating it: the folder "
+            f"is {stat.filemode(folder.st_mode)}, owned by uid {folder.st_uid}. Unpacking the "
+            f".gz files needs a writable folder the first time: ask its owner to unpack them "
+            f"once (any decoderlab-train run does, readable by all), {own_copy}."
+        )
     return MNISTDataError(
-        f"{path}: permission denied ({err.strerror}) for uid {os.geteuid()}{held}. The MNIST "
-        f"files in {raw_dir} must be readable by every user of this data folder (and the folder "
-        f"writable the first time the .gz files are unpacked): ask its owner to run "
-        f"`chmod -R a+rX {raw_dir}`, or point data.data_dir (or ${DATA_DIR_ENV}) at a copy "
-        "of your own."
+        f"{path}: permission denied ({err.strerror}) for uid {user} reading it: it is "
+        f"{stat.filemode(info.st_mode)}, owned by uid {info.st_uid}. Every user of a shared "
+        f"data folder must be able to read its MNIST files: ask the owner to run "
+        f"`chmod -R a+rX {raw_dir}`, {own_copy}."
     )
 
 
