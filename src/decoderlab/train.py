@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -95,8 +96,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
-    # another run's record is never written over, nor another job resumed
-    run_dir.check_run_dir(output_dir, cfg, names=(METRICS_FILE,))
+    # Under DDP Lightning starts this command again for every other process (with LOCAL_RANK
+    # set, which rank_zero_only reads): only the global rank 0 writes the record and prints.
+    is_global_zero = rank_zero_only.rank == 0
+    if is_global_zero:  # another run's record is never written over, nor another job resumed
+        run_dir.check_run_dir(output_dir, cfg, names=(METRICS_FILE,))
     if cfg.get("resume") and (done := finished_record(output_dir)):
         log.info("skipped: %s already holds a finished run (resume=true)", output_dir)
         return done
@@ -108,7 +112,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "versions": software_versions(),
     }
     # until the run ends, its directory says so (a killed run stays "running", never "ok")
-    write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
+    if is_global_zero:
+        write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
     stops = StopSignals()
     trainer = None
     try:
@@ -132,6 +137,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             status="ok",
             epochs=trainer.current_epoch,
             device=str(trainer.strategy.root_device),
+            world_size=trainer.world_size,
             seconds_per_epoch=stats.epoch_seconds,
             train_samples_per_s=stats.samples_per_second,
             val=val,
@@ -139,29 +145,37 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             ffcr=dict(sorted(ffcr.items())),
             history=stats.history,
         )
-        log_hparams(
-            logger,
-            {
-                "decoder": model.decoder_name,
-                "seed": cfg.seed,
-                "params": model.num_parameters,
-                "loss": cfg.model.loss,
-                "batch_size": cfg.data.batch_size,
-                "epochs": trainer.current_epoch,
-            },
-            sorted(test) + ["val/loss"] + sorted(ffcr),
-        )
+        if is_global_zero:
+            log_hparams(
+                logger,
+                {
+                    "decoder": model.decoder_name,
+                    "seed": cfg.seed,
+                    "params": model.num_parameters,
+                    "loss": cfg.model.loss,
+                    "batch_size": cfg.data.batch_size,
+                    "epochs": trainer.current_epoch,
+                },
+                sorted(test) + ["val/loss"] + sorted(ffcr),
+            )
     except BaseException as err:
         signum = stop_signal(err, stops)
         record.update(_end_fields(err, signum, trainer, output_dir))
         if signum is None:
             raise
+        if not is_global_zero:
+            # The launcher reports the stop. Lightning's process observer kills the launcher
+            # (SIGKILL) as soon as it sees a DDP process exit non-zero, maybe before it wrote
+            # its record: the other processes exit 0.
+            raise SystemExit(0) from err
         _print_interruption(record, output_dir)
         raise SystemExit(128 + signum) from err
     finally:
         record["wall_s"] = time.perf_counter() - started
-        write_json_atomic(output_dir / METRICS_FILE, record)
-    _print_summary(record, output_dir)
+        if is_global_zero:
+            write_json_atomic(output_dir / METRICS_FILE, record)
+    if is_global_zero:
+        _print_summary(record, output_dir)
     return record
 
 
