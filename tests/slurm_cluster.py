@@ -152,7 +152,8 @@ class SlurmCluster:
                     f"SlurmdUser={user}",
                     "AuthType=auth/munge",
                     "CredType=cred/munge",
-                    f"AuthInfo=socket={self.munge_socket}",
+                    # cred_expire: also how long a requeued job waits before it may start again
+                    f"AuthInfo=socket={self.munge_socket},cred_expire=10",
                     f"StateSaveLocation={self.root / 'state'}",
                     f"SlurmdSpoolDir={self.root / 'spool'}",
                     f"SlurmctldPidFile={self.root / 'slurmctld.pid'}",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,9 @@ def test_sweep_runs_as_one_slurm_job_array_and_leaves_the_queue_empty(cluster, s
         )
         logs = sweep_dir / ".submitit" / f"{array_job_id}_{s['array_task_id']}"
         assert Path(job["StdOut"]).parent == logs and Path(job["StdOut"]).is_file()
+    # SIGTERM (the run's clean stop) 120 s before the time limit, not submitit's USR2
+    (script,) = (sweep_dir / ".submitit" / array_job_id).glob("*_submission.sh")
+    assert "#SBATCH --signal=TERM@120\n" in script.read_text()
     assert queue == ""
 
 
@@ -153,4 +158,53 @@ def test_a_failing_slurm_job_is_recorded_and_the_others_finish(cluster, tmp_path
     known = slurm_jobs(cluster, failed["slurm"]["array_job_id"])
     assert {known[r["slurm"]["job_id"]]["JobState"] for r in (failed, done)} == {"COMPLETED"}
     assert "| `0` | `model.decoder.up.kernel_size=7` |" in (sweep_dir / "report.md").read_text()
+    assert queue == ""
+
+
+def wait_for(condition, timeout: float = 240.0):
+    """Poll ``condition()`` every 0.2 s until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return found
+
+
+def status_of(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "metrics.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@pytest.mark.slow
+def test_a_requeued_job_continues_from_its_checkpoint_with_resume(cluster, tmp_path):
+    """What a preemption does: SLURM stops the running job (SIGTERM) and queues it again."""
+    sweep_dir, run_dir = tmp_path / "sweep", tmp_path / "sweep" / "0"
+    # 240 steps per epoch: the requeue lands in the second epoch, after last.ckpt
+    with ThreadPoolExecutor(1) as pool:
+        sweep = pool.submit(
+            slurm_sweep,
+            cluster,
+            sweep_dir,
+            "data.train_size=6000",
+            "trainer.max_epochs=2",
+            "model/decoder=resize_conv",
+            "seed=1",
+            "resume=true",
+        )
+        wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").exists() or sweep.done())
+        job_id = status_of(run_dir)["slurm"]["job_id"]
+        cluster.run("scontrol", "requeue", job_id)
+        stopped = wait_for(lambda: (r := status_of(run_dir)) and r["status"] == "interrupted" and r)
+        result, queue = sweep.result()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stopped["interrupted_step"] > 240 and stopped["checkpoint"].endswith(
+        "last-interrupted.ckpt"
+    )
+    done = status_of(run_dir)
+    assert (done["status"], done["epochs"], done["slurm"]["job_id"]) == ("ok", 2, job_id)
+    assert slurm_jobs(cluster, job_id)[job_id]["Restarts"] == "1"
+    log = next((sweep_dir / ".submitit" / job_id).glob("*_log.out")).read_text()
+    assert f"resuming from {stopped['checkpoint']}" in log
     assert queue == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -55,6 +57,24 @@ def log_hparams(logger: Any, hparams: dict[str, Any], metric_names: list[str]) -
     for summary in hparams_summary(hparams, dict.fromkeys(metric_names, 0.0)):
         writer.add_summary(summary)
     writer.flush()
+
+
+# metrics.json's "slurm" field: its key -> SLURM's environment variable
+SLURM_JOB_FIELDS = {
+    "job_id": "SLURM_JOB_ID",
+    "array_job_id": "SLURM_ARRAY_JOB_ID",
+    "array_task_id": "SLURM_ARRAY_TASK_ID",
+    "node": "SLURMD_NODENAME",
+}
+
+
+def slurm_job() -> dict[str, str]:
+    """The SLURM job this process runs in (job id, array job and task ids, node name, from
+    SLURM's environment) and this host's name; empty outside SLURM."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    found = {k: os.environ[v] for k, v in SLURM_JOB_FIELDS.items() if v in os.environ}
+    return {**found, "host": socket.gethostname()}
 
 
 @dataclass
@@ -111,6 +131,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "status": "failed",
         "versions": software_versions(),
     }
+    if slurm := slurm_job():
+        record["slurm"] = slurm
     # until the run ends, its directory says so (a killed run stays "running", never "ok")
     if is_global_zero:
         write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
