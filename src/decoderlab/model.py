@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -80,6 +81,19 @@ def image_metrics(prefix: str) -> MetricCollection:
     )
 
 
+def init_seeds(seed: int | None) -> tuple[int | None, int | None]:
+    """Independent seeds for the encoder's and the decoder's initial weights, derived from the
+    run's ``seed`` with numpy's SeedSequence (spawn keys 0 and 1); (None, None) for None.
+
+    The encoder's initial weights then depend on the seed alone, not on what was drawn
+    before it or on the decoder: under one seed every decoder starts from the same encoder.
+    """
+    if seed is None:
+        return None, None
+    encoder, decoder = np.random.SeedSequence(seed).spawn(2)
+    return int(encoder.generate_state(1)[0]), int(decoder.generate_state(1)[0])
+
+
 class AutoEncoder(L.LightningModule):
     """Image autoencoder x (N, C, H, W) in [0, 1] -> reconstruction of the same shape.
 
@@ -89,6 +103,9 @@ class AutoEncoder(L.LightningModule):
     4-D weights (``channels_last`` is faster on CPU for some decoders; results are unchanged
     to float rounding). ``compile`` (true or a torch.compile mode) compiles the encoder and
     decoder in place when the Trainer sets the model up; checkpoints stay interchangeable.
+    ``init_seed`` (the run's seed) draws the encoder's and the decoder's initial weights from
+    two streams of their own (``init_seeds``), which is what makes a seed a block of the
+    paired comparison; None draws them from torch's global generator in construction order.
     """
 
     def __init__(
@@ -101,6 +118,7 @@ class AutoEncoder(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         memory_format: str = "contiguous",
         compile: bool | str = False,
+        init_seed: int | None = None,
     ) -> None:
         super().__init__()
         check_choice("AutoEncoder", "loss", loss, LOSSES)
@@ -109,8 +127,14 @@ class AutoEncoder(L.LightningModule):
         self.compile_mode = "default" if compile is True else compile or None
         self._compiled = False
         channels = in_shape[0]
-        self.encoder = encoder(in_channels=channels)
-        self.decoder = decoder(in_channels=self.encoder.out_channels, out_channels=channels)
+        encoder_seed, decoder_seed = init_seeds(init_seed)
+        with torch.random.fork_rng(devices=[], enabled=init_seed is not None):
+            if encoder_seed is not None:
+                torch.manual_seed(encoder_seed)
+            self.encoder = encoder(in_channels=channels)
+            if decoder_seed is not None:
+                torch.manual_seed(decoder_seed)
+            self.decoder = decoder(in_channels=self.encoder.out_channels, out_channels=channels)
         self.in_shape = tuple(in_shape)
         self.stage_shapes = check_round_trip(self.encoder, self.decoder, in_shape)
         self.loss_name = loss
