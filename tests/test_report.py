@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from scipy import stats
 
 from decoderlab.report import main, write_report
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE
@@ -102,25 +103,109 @@ def test_rows_are_ranked_by_loss_and_count_seeds(sweep):
     assert "| 2 | `b` | 2/3 | 1,000 | 0.23 ± 0.38 |" in markdown
 
 
-def test_findings_claim_only_what_the_intervals_support(sweep):
-    write_report(sweep)
-    findings = (sweep / "report.md").read_text().split("## Findings")[1].split("##")[0]
-    assert "Lowest test loss: `a` (0.120 ± 0.050, n=3)" in findings
-    # a's CI [0.070, 0.170] overlaps b's wide one, not c's [0.49, 0.52]
-    assert "CI of `a` overlaps those of `b`: with these seeds the data do not separate" in findings
-    assert "`c`" not in findings.split("Most periodic")[0]
-    assert "Most periodic checkerboard energy (test/cbe2): `b`" in findings
-    assert "least: `a`" in findings
+def test_findings_state_the_paired_verdicts(sweep):
+    """Pairs by seed: a-c over seeds 1-3, a-b and b-c over seeds 1-2 (b's seed 3 failed);
+    Holm over the three pairs, computed here by its definition."""
+    report = write_report(sweep)
+    a, b, c = [0.10, 0.12, 0.14], [0.20, 0.26], [0.50, 0.50, 0.51]
+    p = {
+        "ab": stats.ttest_rel(b, a[:2]).pvalue,
+        "ac": stats.ttest_rel(c, a).pvalue,
+        "bc": stats.ttest_rel(c[:2], b).pvalue,
+    }
+    order = sorted(p, key=p.get)
+    holm, running = {}, 0.0
+    for rank, key in enumerate(order):
+        running = max(running, min(1.0, (3 - rank) * p[key]))
+        holm[key] = running
+    assert holm["ac"] < 0.05 < holm["ab"]
+    rows = {c.decoder: c for c in report.verdicts.comparisons}
+    assert rows["c"].p_holm == pytest.approx(holm["ac"])
+    assert rows["b"].p_holm == pytest.approx(holm["ab"])
+
+    findings = (sweep / "report.md").read_text().split("## Findings")[1].split("\n## ")[0]
+    assert f"`a` has the lowest test loss; `c` is worse (`c` Holm p = {holm['ac']:.4f}" in findings
+    assert "worse in 3 of 3 seeds" in findings
+    assert "`b` is not distinguishable from it with 2 seeds" in findings
+    assert "`a` has the least periodic checkerboard energy (`test/cbe2`)" in findings
     assert "Flat-field checkerboard ratio at init is 0 (below 1e-6) for `a`, `b`, `c`" in findings
     assert "1 of 9 jobs failed" in findings
 
 
-def test_separated_decoders_are_called_separated(tmp_path):
+def test_verdict_table_forest_plot_and_pairwise_csv(sweep):
+    report = write_report(sweep)
+    markdown = (sweep / "report.md").read_text()
+    assert "## Verdicts on `test/loss`, paired by seed" in markdown
+    assert "| `c` | **worse than the best** | paired t | 3 | 0 of 3 |" in markdown
+    assert "![Paired differences to the best](forest.png)" in markdown
+    assert report.figures["forest"].is_file()
+    with (sweep / "paired.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    pairs = {(r["decoder"], r["against"]) for r in rows if r["kind"] == "pair"}
+    assert {("a", "b"), ("a", "c"), ("b", "c")} <= pairs
+    loss_pairs = [r for r in rows if r["kind"] == "pair" and r["metric"] == "test/loss"]
+    assert len(loss_pairs) == 3
+    assert {r["metric"] for r in rows} >= {"test/loss", "test/cbe2", "ffcr2/final"}
+
+
+def test_separated_decoders_are_called_worse(tmp_path):
     sweep = tmp_path / "sweep"
-    for num, (decoder, loss) in enumerate([("a", 0.10), ("a", 0.11), ("z", 0.50), ("z", 0.51)]):
-        fake_job(sweep, num, decoder, num % 2 + 1, loss)
+    for num, (decoder, loss) in enumerate([("a", 0.10), ("a", 0.11), ("a", 0.12)]):
+        fake_job(sweep, num, decoder, num + 1, loss)
+    for num, loss in enumerate([0.50, 0.52, 0.51]):
+        fake_job(sweep, num + 3, "z", num + 1, loss)
     write_report(sweep)
-    assert "The 95% CI of `a` overlaps no other decoder's" in (sweep / "report.md").read_text()
+    assert "`z` is worse" in (sweep / "report.md").read_text()
+
+
+def test_missing_pairs_are_compared_unpaired_and_said_so(tmp_path):
+    sweep = tmp_path / "sweep"
+    for num, (decoder, seed, loss) in enumerate(
+        [("a", 1, 0.10), ("a", 2, 0.12), ("z", 3, 0.30), ("z", 4, 0.32)]
+    ):
+        fake_job(sweep, num, decoder, seed, loss)
+    write_report(sweep)
+    markdown = (sweep / "report.md").read_text()
+    assert "| `z` | **worse than the best** | Welch t |" in markdown
+    assert "`z` share fewer than 2 seeds with the best, so it is compared unpaired" in markdown
+
+
+def test_duplicate_records_are_counted_once_and_named(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    fake_job(sweep, 0, "a", 1, 0.10, config_hash="h1")
+    fake_job(sweep, 1, "a", 2, 0.12, config_hash="h2")
+    fake_job(sweep, 2, "a", 1, 0.30, config_hash="h1")
+    assert main([str(sweep)]) == 1
+    assert float(read_table(sweep)["a"]["test/loss_mean"]) == pytest.approx(0.11)
+    markdown = (sweep / "report.md").read_text()
+    assert "duplicate: same configuration and seed as" in markdown
+    assert f"{sweep / '0'}" in markdown
+    assert "1 of 3 jobs failed" in capsys.readouterr().err
+
+
+def test_mixed_software_versions_are_flagged(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_job(sweep, 0, "a", 1, 0.10, versions={"torch": "2.5.1", "lightning": "2.6.6"})
+    fake_job(sweep, 1, "a", 2, 0.12, versions={"torch": "2.14.1", "lightning": "2.6.6"})
+    markdown = write_report(sweep).markdown_path.read_text()
+    assert "different software versions** (torch 2.14.1, 2.5.1;" in markdown
+    assert "lightning" not in markdown.split("different software versions")[1].split(")")[0]
+
+
+def test_an_unknown_metric_exits_2_before_writing(sweep, capsys):
+    assert main([str(sweep), "--metric", "test/nope"]) == 2
+    assert "metric 'test/nope' is not in this sweep's records; choose one of: test/loss" in (
+        capsys.readouterr().err
+    )
+    assert not (sweep / "report.md").exists()
+
+
+def test_alpha_outside_zero_one_exits_2_before_writing(sweep, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([str(sweep), "--alpha", "1.5"])
+    assert stopped.value.code == 2
+    assert "--alpha must be in (0, 1), got 1.5" in capsys.readouterr().err
+    assert not (sweep / "report.md").exists()
 
 
 def test_other_swept_settings_get_rows_of_their_own(tmp_path):

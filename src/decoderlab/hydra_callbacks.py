@@ -1,4 +1,5 @@
-"""Hydra callbacks: torch threads per job, failure isolation in sweeps, the report at sweep end.
+"""Hydra callbacks: torch threads per job, failure isolation and progress lines in sweeps, the
+report at sweep end.
 
 Registered in ``conf/hydra/default.yaml``. Hydra 1.3's ``run_job`` catches a job's exception
 into a FAILED ``JobReturn``; the basic sweeper then re-raises the first one once its batch is
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +60,44 @@ class IsolateJobFailures(Callback):
         job_return.return_value = math.nan
 
 
+class SweepProgress(Callback):
+    """A line after each job of a multirun: jobs done / planned, failures, time elapsed and
+    left (``decoderlab.progress``). The plan is written when the multirun starts; a racing
+    sweeper updates it each round."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from omegaconf import OmegaConf
+
+        from decoderlab.progress import planned_jobs, write_plan
+
+        sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
+        planned = planned_jobs(sweeper, list(config.hydra.overrides.task))
+        write_plan(config.hydra.sweep.dir, planned, started=time.time())
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        from decoderlab.progress import sweep_progress
+
+        print(sweep_progress(config.hydra.sweep.dir).line(), flush=True)
+
+
 class WriteSweepReport(Callback):
-    """At the end of a multirun: write the report, print its path, exit 1 if a job failed."""
+    """At the end of a multirun: write the report (paired verdicts on ``report.metric`` at
+    ``report.alpha``), print its path, exit 1 if a job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from decoderlab.report import NoRunsError, write_report
 
         sweep_dir = Path(config.hydra.sweep.dir)
+        settings = config.get("report") or {}
         try:
-            report = write_report(sweep_dir)
-        except NoRunsError as err:
+            report = write_report(
+                sweep_dir,
+                metric=settings.get("metric", "test/loss"),
+                alpha=float(settings.get("alpha", 0.05)),
+            )
+        except (NoRunsError, ValueError) as err:
             raise SystemExit(f"decoderlab: no report: {err}") from err
         print(f"Report: {report.markdown_path}", flush=True)
         if report.problems:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 # Keys that say where or how a run happens, not what it trains: folders (``paths`` and the
 # top-level ``data_dir``/``log_dir``/``output_dir``), continuing (``resume``, ``ckpt_path``), the
-# display, torch threads, the metric a sweeper reads, and Hydra's own node.
+# display, torch threads, the metric a sweeper reads, the report's settings, and Hydra's own node.
 RUN_ONLY_KEYS = (
     "hydra",
     "paths",
@@ -30,6 +30,7 @@ RUN_ONLY_KEYS = (
     "print_config",
     "threads",
     "optimized_metric",
+    "report",
     "callbacks.progress_bar",
 )
 # Config groups that only choose where jobs run (their keys are among RUN_ONLY_KEYS)

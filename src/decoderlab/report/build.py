@@ -16,12 +16,29 @@ from decoderlab.report.document import (
     write_csv,
 )
 from decoderlab.report.figures import UnknownReferenceError, choose_reference, draw_figures
+from decoderlab.report.figures.forest import forest_figure
+from decoderlab.report.figures.output import save
+from decoderlab.report.paired import ALPHA, PairedVerdicts, compare_to_best
 from decoderlab.report.pareto import cost_quality_front
-from decoderlab.report.stats import DecoderSummary, summarise
-from decoderlab.report.sweep import Job, NoRunsError, load_jobs, varying_overrides
+from decoderlab.report.race import race_section
+from decoderlab.report.stats import DecoderSummary, checkerboard_metrics, seed_values, summarise
+from decoderlab.report.sweep import Job, NoRunsError, Sweep, load_sweep, varying_overrides
+from decoderlab.report.verdicts import (
+    checkerboard_table,
+    verdict_table,
+    verdicts_note,
+    write_paired_csv,
+)
 
 REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
+PAIRED_CSV = "paired.csv"
+FOREST_PNG = "forest.png"
+PRIMARY_METRIC = "test/loss"
+
+
+class UnknownMetricError(ValueError):
+    """The metric asked for the paired verdicts is not one the sweep's runs recorded."""
 
 
 @dataclass
@@ -34,6 +51,7 @@ class Report:
     jobs: list[Job]
     rows: list[DecoderSummary]
     figures: dict[str, Path] = field(default_factory=dict)
+    verdicts: PairedVerdicts | None = None
 
     @property
     def problems(self) -> list[Job]:
@@ -73,26 +91,86 @@ def _problems_section(jobs: list[Job]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(sweep_dir: str | Path, reference: str | None = None) -> Report:
+def _versions_sentence(sweep: Sweep) -> str:
+    mixed = sweep.versions()
+    if not mixed:
+        return ""
+    listed = "; ".join(f"{package} {', '.join(v)}" for package, v in mixed.items())
+    return (
+        f"**These runs were computed with different software versions** ({listed}; "
+        "metrics.json `versions`): their numbers may not be comparable.\n"
+    )
+
+
+def _verdict_sections(
+    primary: PairedVerdicts, checkerboard: dict[str, PairedVerdicts], rows, forest: Path | None
+) -> list[str]:
+    if primary.best is None:
+        return []
+    sections = [
+        f"## Verdicts on `{primary.metric}`, paired by seed\n\n{verdict_table(primary)}\n\n"
+        f"{verdicts_note(primary)} Every pair of decoders, on every metric below, is in "
+        f"[{PAIRED_CSV}]({PAIRED_CSV}).\n"
+    ]
+    if forest:
+        sections.append(f"![Paired differences to the best]({forest.name})\n")
+    if any(v.best for v in checkerboard.values()):
+        decoders = [r.decoder for r in rows if r.ok_jobs]
+        sections.append(
+            "## Checkerboard verdicts, paired by seed\n\n"
+            f"{checkerboard_table(checkerboard, decoders)}\n\n"
+            "Each decoder against the decoder with the least of each checkerboard metric "
+            "(0 is perfect): ≈ not distinguishable from it, *worse* at Holm p < "
+            f"{primary.alpha:g}, Holm over every pair on that metric.\n"
+        )
+    return sections
+
+
+def write_report(
+    sweep_dir: str | Path,
+    reference: str | None = None,
+    metric: str = PRIMARY_METRIC,
+    alpha: float = ALPHA,
+) -> Report:
     """Aggregate every job of ``sweep_dir`` and write the report files there.
 
-    ``reference`` is the decoder the spectra are compared with (default
+    ``metric`` is the primary metric of the paired verdicts, ``alpha`` their family-wise
+    level; ``reference`` is the decoder the spectra are compared with (default
     ``resize_conv_nearest`` when the sweep has it). Raises NoRunsError when the directory has
-    no run, UnknownReferenceError (before writing anything) when ``reference`` is not a
-    decoder of the sweep. Failed and unreadable jobs are listed, not fatal: the table uses
-    the successful ones.
+    no run; UnknownReferenceError or UnknownMetricError (before writing anything) when
+    ``reference`` or ``metric`` is not in the sweep; ValueError for ``alpha`` outside (0, 1).
+    Failed, unreadable and duplicate jobs are listed, not fatal: the tables use the others.
     """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     sweep_dir = Path(sweep_dir)
-    jobs = load_jobs(sweep_dir)
+    sweep = load_sweep(sweep_dir)
+    jobs = sweep.jobs
     rows, metrics = summarise(jobs)
+    if metrics and metric not in metrics:
+        raise UnknownMetricError(
+            f"metric {metric!r} is not in this sweep's records; choose one of: "
+            + ", ".join(m for m in metrics if m not in ("params", "s/epoch"))
+        )
     reference = choose_reference(rows, reference)
     front = cost_quality_front(rows)
+    primary = compare_to_best(seed_values(rows, metric), metric, alpha)
+    checkerboard = {
+        m: compare_to_best(seed_values(rows, m), m, alpha) for m in checkerboard_metrics(metrics)
+    }
     drawn = draw_figures(sweep_dir, rows, front, reference)
+    forest = None
+    if len(primary.comparisons) > 1:
+        forest = save(forest_figure(primary), sweep_dir / FOREST_PNG)
+        drawn.paths["forest"] = forest
     ok = sum(j.ok for j in jobs)
     sections = [
         f"# Decoder comparison: `{sweep_dir.name}`\n",
         f"{ok} of {len(jobs)} jobs succeeded in `{sweep_dir}`. {budget_sentence(jobs)}\n",
-        f"## Findings\n\n{findings(rows, metrics, jobs)}\n",
+        _versions_sentence(sweep),
+        f"## Findings\n\n{findings(rows, metrics, jobs, primary, checkerboard)}\n",
+        *_verdict_sections(primary, checkerboard, rows, forest),
+        race_section(sweep.race) if sweep.race else "",
         f"## Results, ranked by test loss\n\n{markdown_table(rows, metrics)}\n\n"
         f"{columns_note(metrics)} Also in [{REPORT_CSV}]({REPORT_CSV}).\n",
         *drawn.sections(),
@@ -101,15 +179,17 @@ def write_report(sweep_dir: str | Path, reference: str | None = None) -> Report:
     markdown_path = sweep_dir / REPORT_MD
     markdown_path.write_text("\n".join(s for s in sections if s))
     csv_path = write_csv(sweep_dir / REPORT_CSV, rows, metrics, front.columns())
-    return Report(sweep_dir, markdown_path, csv_path, jobs, rows, drawn.paths)
+    write_paired_csv(sweep_dir / PAIRED_CSV, [primary, *checkerboard.values()])
+    return Report(sweep_dir, markdown_path, csv_path, jobs, rows, drawn.paths, primary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``decoderlab-report SWEEP_DIR``.
 
     Exit 0: report written, every job succeeded; 1: report written, some jobs failed, are
-    unreadable or incomplete (named on stderr); 2: no report (no runs in the directory, or
-    an unknown ``--reference``).
+    unreadable, incomplete or duplicates (named on stderr); 2: no report (no runs in the
+    directory, an unknown ``--reference`` or ``--metric``, a bad ``--alpha``, an unreadable
+    race.json).
     """
     parser = argparse.ArgumentParser(prog="decoderlab-report", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory (or a single run)")
@@ -117,10 +197,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reference",
         help="decoder the residual spectra are divided by (default: resize_conv_nearest)",
     )
+    parser.add_argument(
+        "--metric",
+        default=PRIMARY_METRIC,
+        help=f"primary metric of the paired verdicts (default: {PRIMARY_METRIC})",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=ALPHA,
+        help=f"family-wise level of the Holm-adjusted verdicts, in (0, 1) (default: {ALPHA})",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.alpha < 1:
+        parser.error(f"--alpha must be in (0, 1), got {args.alpha}")
     try:
-        report = write_report(args.sweep_dir, args.reference)
-    except (NoRunsError, UnknownReferenceError) as err:
+        report = write_report(args.sweep_dir, args.reference, args.metric, args.alpha)
+    except (NoRunsError, UnknownReferenceError, UnknownMetricError, ValueError) as err:
         print(f"decoderlab-report: {err}", file=sys.stderr)
         return 2
     print(f"Report: {report.markdown_path}")

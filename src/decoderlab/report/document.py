@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from decoderlab.report.paired import PairedVerdicts
 from decoderlab.report.stats import (
     CONFIDENCE,
     PARAMS,
@@ -17,6 +18,7 @@ from decoderlab.report.stats import (
     Estimate,
 )
 from decoderlab.report.sweep import Job
+from decoderlab.report.verdicts import verdict_sentence
 
 # below this, a value is rounding noise (e.g. FFCR of a block with no checkerboard)
 TINY = 1e-12
@@ -110,37 +112,20 @@ def budget_sentence(jobs: Sequence[Job]) -> str:
     return "Budget: unknown (no readable job config)."
 
 
-def _overlap_clause(best: DecoderSummary, others: Sequence[DecoderSummary], metric: str) -> str:
-    overlapping, undefined = [], False
-    for other in others:
-        verdict = best.get(metric).overlaps(other.get(metric))
-        undefined |= verdict is None
-        if verdict:
-            overlapping.append(f"`{other.decoder}`")
-    if undefined:
-        return "Some decoders have fewer than 2 successful seeds, so no CI comparison is made."
-    if not overlapping:
-        return (
-            f"The 95% CI of `{best.decoder}` overlaps no other decoder's: the difference "
-            "exceeds the seed-to-seed variation at this budget."
-        )
-    return (
-        f"The 95% CI of `{best.decoder}` overlaps those of {', '.join(overlapping)}: with "
-        "these seeds the data do not separate them on this metric."
-    )
+def _label(metric: str) -> str:
+    names = {
+        "test/loss": "lowest test loss",
+        "test/mse": "lowest test MSE",
+        "test/psnr": "highest test PSNR",
+        "test/ssim": "highest test SSIM",
+    }
+    return names.get(metric, f"best `{metric}`")
 
 
-def _extreme_sentence(rows: Sequence[DecoderSummary], metric: str, label: str) -> str:
-    measured = [r for r in rows if r.get(metric) is not None]
-    if len(measured) < 2:
-        return ""
-    ranked = sorted(measured, key=lambda r: r.get(metric).mean, reverse=True)
-    top, low = ranked[0], ranked[-1]
-    sentence = (
-        f"Most {label}: `{top.decoder}` ({format_estimate(top.get(metric))}); least: "
-        f"`{low.decoder}` ({format_estimate(low.get(metric))}). "
-    )
-    return sentence + _overlap_clause(top, ranked[1:], metric)
+CHECKERBOARD_LABELS = {
+    "test/cbe": "periodic checkerboard energy",
+    "test/pace": "phase-affine checkerboard energy",
+}
 
 
 def _smallest_period_metric(metrics: Sequence[str], prefix: str) -> str | None:
@@ -148,25 +133,21 @@ def _smallest_period_metric(metrics: Sequence[str], prefix: str) -> str | None:
     return min(candidates, key=lambda m: int(m[len(prefix) :]), default=None)
 
 
-def findings(rows: Sequence[DecoderSummary], metrics: Sequence[str], jobs: Sequence[Job]) -> str:
-    """A paragraph of claims the table supports: best loss, CI overlap, checkerboard extremes."""
-    parts = []
-    ranked = [r for r in rows if r.get("test/loss") is not None]
-    if ranked:
-        best = ranked[0]
-        parts.append(
-            f"Lowest test loss: `{best.decoder}` "
-            f"({format_estimate(best.get('test/loss'))}, n={len(best.ok_jobs)})."
-        )
-        if len(ranked) > 1:
-            parts.append(_overlap_clause(best, ranked[1:], "test/loss"))
-    for prefix, label in (
-        ("test/cbe", "periodic checkerboard energy"),
-        ("test/pace", "phase-affine checkerboard energy"),
-    ):
+def findings(
+    rows: Sequence[DecoderSummary],
+    metrics: Sequence[str],
+    jobs: Sequence[Job],
+    primary: PairedVerdicts,
+    checkerboard: Mapping[str, PairedVerdicts],
+) -> str:
+    """A paragraph of claims the paired verdicts support: the best decoder on the primary
+    metric and which decoders are worse or not distinguishable from it; the same for the
+    smallest-period CBE and PACE; FFCR at init; failures."""
+    parts = [verdict_sentence(primary, _label(primary.metric))]
+    for prefix, label in CHECKERBOARD_LABELS.items():
         metric = _smallest_period_metric(metrics, prefix)
-        if metric:
-            parts.append(_extreme_sentence(rows, metric, f"{label} ({metric})"))
+        if metric and metric in checkerboard:
+            parts.append(verdict_sentence(checkerboard[metric], f"least {label} (`{metric}`)"))
     zero_init = [
         r.decoder
         for r in rows
@@ -186,8 +167,8 @@ def findings(rows: Sequence[DecoderSummary], metrics: Sequence[str], jobs: Seque
     failed = [j for j in jobs if not j.ok]
     if failed:
         parts.append(
-            f"{len(failed)} of {len(jobs)} jobs failed or are incomplete and are left "
-            "out of the statistics (listed below)."
+            f"{len(failed)} of {len(jobs)} jobs failed, are incomplete or duplicates and are "
+            "left out of the statistics (listed below)."
         )
     return " ".join(p for p in parts if p)
 

@@ -74,6 +74,14 @@ class Comparison:
     family: int = 1
     alpha: float = ALPHA
 
+    def simultaneous_interval(self) -> tuple[float, float]:
+        """The paired difference's t interval at confidence 1 − alpha / family (Bonferroni
+        over every pair): it excludes 0 only when the Bonferroni test separates the two,
+        which Holm's never fails to do. NaN for an unpaired comparison."""
+        if self.test != PAIRED:
+            return math.nan, math.nan
+        return _t_interval(np.array(self.differences), 1 - self.alpha / self.family)
+
     @cached_property
     def seeds_needed(self) -> int | None:
         """For a paired comparison not (yet) separated: the pairs ``seeds_needed`` estimates
@@ -149,8 +157,8 @@ def seeds_needed(
 ) -> int | None:
     """Pairs a two-sided paired t-test needs to detect the observed mean difference at level
     ``alpha`` with ``power``: the smallest n whose power (statsmodels ``TTestPower.power``,
-    effect size mean/sd of ``differences``) reaches ``power``. None when undefined (no spread,
-    no difference) or above ``cap``."""
+    effect size |mean|/sd of ``differences``, Cohen 1988) reaches ``power``. None when
+    undefined (no spread, no difference) or above ``cap``."""
     if len(differences) < 2:
         return None
     sd, mean = float(differences.std(ddof=1)), float(differences.mean())
@@ -159,10 +167,11 @@ def seeds_needed(
     effect = abs(mean) / sd
 
     def enough(n: int) -> bool:
-        reached = TTestPower().power(effect_size=effect, nobs=n, alpha=alpha)
-        # statsmodels returns NaN for a large noncentrality (effect * sqrt(n) > ~11), where
-        # the power is 1 to many digits
-        return bool(np.isnan(reached) or reached >= power)
+        # the two-sided test's power to reject in the direction of the effect: one tail at
+        # alpha/2 (the other tail's share is below 1e-15 here, and scipy's noncentral t
+        # returns NaN for it)
+        tail = TTestPower().power(effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger")
+        return bool(tail >= power)
 
     high = 2
     while not enough(high):  # doubling, then bisection: power grows with n
@@ -206,6 +215,10 @@ def compare_pair(a: Mapping[int, float], b: Mapping[int, float]) -> dict:
     row |= {"p_wilcoxon": None, "differences": differences}
     if len(x) < 2 or len(y) < 2:
         return row | {"test": None, "low": math.nan, "high": math.nan, "p": math.nan}
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # no spread on either side: t is 0 or infinite
+        same = row["difference"] == 0
+        exact = {"low": row["difference"], "high": row["difference"]}
+        return row | exact | {"test": WELCH, "p": 1.0 if same else 0.0}
     welch = stats.ttest_ind(x, y, equal_var=False)
     interval = welch.confidence_interval(0.95)
     return row | {

@@ -150,3 +150,25 @@ def summarise(jobs: Sequence[Job]) -> tuple[list[DecoderSummary], list[str]]:
         return (loss is None, loss.mean if loss else 0.0, row.decoder)
 
     return sorted(rows.values(), key=rank), metrics
+
+
+def seed_values(rows: Sequence[DecoderSummary], metric: str) -> dict[str, dict[int, float]]:
+    """Per row, ``{seed: value of metric}`` over its successful jobs (``run_values``), for the
+    paired analysis; rows without the metric are left out."""
+    values: dict[str, dict[int, float]] = {}
+    for row in rows:
+        for job in row.ok_jobs:
+            value = run_values(job.record).get(metric)
+            if value is not None and job.seed is not None:
+                values.setdefault(row.decoder, {})[int(job.seed)] = value
+    return values
+
+
+def checkerboard_metrics(metrics: Sequence[str]) -> list[str]:
+    """The checkerboard metrics among ``metrics`` that the paired analysis compares: CBE, PACE
+    and PRF on the test images and FFCR after training, at every period measured."""
+    return [
+        m
+        for m in metrics
+        if re.fullmatch(r"test/(cbe|pace|prf)\d+", m) or re.fullmatch(r"ffcr\d+/final", m)
+    ]

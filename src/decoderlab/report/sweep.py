@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -15,6 +16,8 @@ from omegaconf import OmegaConf
 from decoderlab.results import FIGURES_FILE, METRICS_FILE, read_arrays, read_record
 
 log = logging.getLogger(__name__)
+# written by the racing sweeper (hydra/sweeper=race) into the sweep directory
+RACE_FILE = "race.json"
 
 
 class NoRunsError(RuntimeError):
@@ -124,8 +127,31 @@ def _figure_arrays(job_dir: Path) -> dict[str, np.ndarray]:
         return {}
 
 
+def mark_duplicates(jobs: list[Job]) -> list[Job]:
+    """Jobs that repeat an earlier usable job's configuration and seed (same ``config_hash``
+    in metrics.json; for records without one, the same overrides) become problems naming the
+    directory they collide with, so no run is averaged twice. Order: natural, first kept."""
+    first: dict[tuple, Job] = {}
+    for job in jobs:
+        if not job.ok:
+            continue
+        digest = job.record.get("config_hash")
+        key = ("config_hash", digest) if digest else ("overrides", tuple(sorted(job.overrides)))
+        if not key[1]:
+            continue
+        if key in first:
+            job.problem = (
+                f"duplicate: same configuration and seed as `{first[key].directory}` "
+                f"({key[0]} {digest or ' '.join(job.overrides)}); counted once"
+            )
+        else:
+            first[key] = job
+    return jobs
+
+
 def load_jobs(sweep_dir: str | Path) -> list[Job]:
-    """Every job of ``sweep_dir``; raises NoRunsError naming the directory if there is none."""
+    """Every job of ``sweep_dir``, duplicates marked (``mark_duplicates``); raises NoRunsError
+    naming the directory if there is none."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise NoRunsError(f"{sweep_dir}: not a directory")
@@ -134,4 +160,39 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
         raise NoRunsError(
             f"{sweep_dir}: no run directories (none holds .hydra/config.yaml or {METRICS_FILE})"
         )
-    return [load_job(d) for d in job_dirs]
+    return mark_duplicates([load_job(d) for d in job_dirs])
+
+
+@dataclass
+class Sweep:
+    """A sweep directory loaded once: its jobs and, when the racing sweeper ran it, the race
+    (``race.json``). Analyses and renderers take this value and never re-read the directory."""
+
+    directory: Path
+    jobs: list[Job]
+    race: dict[str, Any] | None = None
+
+    def versions(self) -> dict[str, list[str]]:
+        """Per package, the distinct versions the usable jobs recorded (metrics.json
+        ``versions``), only for packages with more than one."""
+        seen: dict[str, set[str]] = {}
+        for job in self.jobs:
+            if job.ok:
+                for package, version in (job.record.get("versions") or {}).items():
+                    seen.setdefault(package, set()).add(str(version))
+        return {p: sorted(v) for p, v in sorted(seen.items()) if len(v) > 1}
+
+
+def load_sweep(sweep_dir: str | Path) -> Sweep:
+    """Load ``sweep_dir``'s jobs and race; raises NoRunsError when it holds no run, ValueError
+    naming the file when race.json is there but unreadable."""
+    sweep_dir = Path(sweep_dir)
+    jobs = load_jobs(sweep_dir)
+    race_path = sweep_dir / RACE_FILE
+    race = None
+    if race_path.is_file():
+        try:
+            race = json.loads(race_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{race_path}: unreadable ({err})") from err
+    return Sweep(sweep_dir, jobs, race)
