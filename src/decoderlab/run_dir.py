@@ -35,9 +35,11 @@ class RunDirectoryInUse(RuntimeError):
 def unique_now(pattern: str) -> str:
     """``datetime.now().strftime(pattern)`` followed by ``-<process id>``.
 
-    With microseconds in ``pattern`` (``%f``) the name is unique on a machine: one process
-    never resolves it twice in the same microsecond, and processes started at the same
-    moment have different ids. Registered as the ``${unique_now:PATTERN}`` config resolver.
+    With microseconds in ``pattern`` (``%f``) the name is unique on a machine: processes
+    started at the same moment have different ids, and one process takes far longer than a
+    microsecond to compose its next config. (Processes on different hosts, e.g. a job array
+    on a shared file system, could only collide with the same microsecond and process id.)
+    Registered as the ``${unique_now:PATTERN}`` config resolver.
     """
     return f"{datetime.now().strftime(pattern)}-{os.getpid()}"
 
