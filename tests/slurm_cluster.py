@@ -95,6 +95,8 @@ class SlurmCluster:
         ).stdout
 
     def start(self, timeout: float = 60.0) -> SlurmCluster:
+        """Write the config and MUNGE key, start the daemons, wait until the node is idle (at most
+        ``timeout`` s per daemon); on failure stop what was started and raise."""
         if missing := missing_programs():
             raise SlurmUnavailable(
                 f"the SLURM test cluster needs {', '.join(missing)}, not found on PATH or in "
@@ -121,17 +123,19 @@ class SlurmCluster:
         if not self.pid_file.exists():
             return
         started = dict(zip(DAEMONS, map(int, self.pid_file.read_text().split()), strict=False))
-        if len(started) == len(DAEMONS) and all(_runs(p, n) for n, p in started.items()):
-            subprocess.run(
-                ["scancel", "--full", f"--user={getpass.getuser()}"],
-                env=self.env,
-                capture_output=True,
-                timeout=30,
-            )
-            self._wait(lambda: not self.run("squeue", "--noheader").strip(), timeout, "scancel")
-        for name, pid in reversed(started.items()):
-            _terminate(pid, name, timeout)
-        self.pid_file.unlink()
+        try:
+            if len(started) == len(DAEMONS) and all(_runs(p, n) for n, p in started.items()):
+                subprocess.run(
+                    ["scancel", "--full", f"--user={getpass.getuser()}"],
+                    env=self.env,
+                    capture_output=True,
+                    timeout=30,
+                )
+                self._wait(lambda: not self.run("squeue", "--noheader").strip(), timeout, "scancel")
+        finally:
+            for name, pid in reversed(started.items()):
+                _terminate(pid, name, timeout)
+            self.pid_file.unlink()
 
     def _write_files(self) -> None:
         for sub in ("state", "spool", "munge", "log"):
@@ -168,6 +172,8 @@ class SlurmCluster:
                     "SelectTypeParameters=CR_Core_Memory",
                     "MpiDefault=none",
                     "ReturnToService=2",
+                    # seconds between SIGTERM and SIGKILL when a job is cancelled or requeued
+                    "KillWait=10",
                     "MailProg=/bin/true",
                     f"NodeName={self.node} NodeAddr=127.0.0.1 {node_hardware()} State=UNKNOWN",
                     f"PartitionName={self.partition} Nodes={self.node} Default=YES "
