@@ -7,6 +7,7 @@ and the report are written, and the multirun exits 1 naming the failed trial.
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -18,8 +19,9 @@ from tests.cli_runs import BUDGET, read_metrics, run_in_process
 from tests.conftest import SHIPPED_DATA
 
 TRIALS = 4
-# lr 1e6 diverges at the first step (DivergenceError); 1e-3 trains
-SEARCH = "model.optimizer.lr=choice(1000000.0,0.001)"
+# lr 1e6 diverges at the first step (DivergenceError); 1e-3 trains. A continuous eps makes every
+# trial a configuration of its own (the report counts a repeated one as a duplicate).
+SEARCH = ("model.optimizer.lr=choice(1000000.0,0.001)", "model.optimizer.eps=interval(1e-8,1e-6)")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def study_run(tmp_path_factory):
             "hparams_search=optuna",
             *BUDGET,
             "trainer.max_epochs=1",
-            SEARCH,
+            *SEARCH,
             f"hydra.sweeper.n_trials={TRIALS}",
             f"hydra.sweep.dir={sweep_dir}",
         )
@@ -72,7 +74,8 @@ def test_the_best_trial_and_the_failed_ones_are_written(study_run):
     results = study_run.results
     completed = [t for t in study_run.trials if t.state == "COMPLETE"]
     best = min(completed, key=lambda t: t.values[0])
-    assert results["best_params"] == {"model.optimizer.lr": 0.001}
+    assert results["best_params"] == best.params
+    assert best.params["model.optimizer.lr"] == 0.001
     assert results["best_value"] == best.values[0]
     failed = [t.number for t in study_run.trials if t.state == "FAIL"]
     assert [f["trial"] for f in results["failed_trials"]] == failed
@@ -89,7 +92,10 @@ def test_the_multirun_exits_1_naming_the_failed_trials(study_run):
     failed = [t.number for t in study_run.trials if t.state == "FAIL"]
     assert result.returncode == 1, result.stderr[-3000:]
     assert f"decoderlab: {len(failed)} of {TRIALS} jobs failed: {failed[0]} (" in result.stderr
-    assert "model.optimizer.lr=1000000.0: failed: DivergenceError" in result.stderr
+    assert re.search(
+        r"model\.optimizer\.lr=1000000\.0 model\.optimizer\.eps=\S+: failed: DivergenceError",
+        result.stderr,
+    )
 
 
 def _job(status: JobStatus, value: object) -> JobReturn:
