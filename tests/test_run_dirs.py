@@ -216,6 +216,21 @@ def test_resume_skips_the_finished_run_of_the_same_job(first_run):
     assert snapshot(run_dir, logs=False) == before
 
 
+@pytest.mark.slow
+def test_decoderlab_train_resumes_only_the_same_job(first_run, env):
+    run_dir, _ = first_run
+    record = read_metrics(run_dir)
+    before = snapshot(run_dir)
+    other = run_with(env, *ONE_EPOCH, "seed=2", "resume=true", f"hydra.run.dir={run_dir}")
+    assert other.returncode == 1
+    assert f"decoderlab: resume=true: {run_dir} holds the run of another job" in other.stderr
+    assert snapshot(run_dir) == before  # refused before Hydra wrote .hydra/ or a log
+    same = run_with(env, *ONE_EPOCH, "seed=1", "resume=true", f"hydra.run.dir={run_dir}")
+    assert same.returncode == 0, same.stderr[-3000:]
+    assert f"skipped: {run_dir} already holds a finished run" in same.stdout
+    assert read_metrics(run_dir) == record
+
+
 # --- a sweep directory holding another sweep -----------------------------------------------
 
 SWEEP = ("-m", *ONE_EPOCH, "model/decoder=resize_conv,transposed_conv")
