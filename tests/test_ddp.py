@@ -278,3 +278,15 @@ def test_sigterm_to_the_launcher_leaves_a_checkpoint_that_resumes_exactly(tmp_pa
         for d in (stopped_dir, whole_dir)
     ]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
+
+
+@pytest.mark.slow
+def test_ddp_in_a_multirun_is_refused_with_what_to_do_instead(tmp_path):
+    env = {**os.environ, "DECODERLAB_DATA_DIR": str(SHIPPED_DATA)}
+    sweep = run_ddp("-m", "debug=fast", f"hydra.sweep.dir={tmp_path / 'sweep'}", env=env)
+    assert sweep.returncode == 1
+    record = read_metrics(tmp_path / "sweep" / "0")
+    assert record["status"] == "failed"
+    assert "cannot work for one job of a multirun (-m) sweep" in record["error"]
+    assert "trainer.devices=1" in record["error"]
+    assert processes_naming(tmp_path) == []

@@ -4,6 +4,8 @@ Lightning turns SIGTERM into ``SIGTERMException`` once the running batch is done
 routes the first SIGINT (Ctrl-C) the same way, so both stop at a batch boundary, where
 ``InterruptCheckpoint`` saves a checkpoint that resumes exactly; a second Ctrl-C interrupts at
 once. ``stop_signal`` tells which signal ended a run, the exit status is 128 + its number.
+Under DDP ``DistributedStop`` replaces Lightning's SIGTERM handler, so that every process stops
+after the same batch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -68,12 +71,61 @@ def stop_signal(error: BaseException, stops: StopSignals) -> signal.Signals | No
     return None
 
 
+class DistributedStop(L.Callback):
+    """Under DDP, stop every process after the same training batch when a stop signal came.
+
+    Lightning's SIGTERM handler broadcasts from inside the signal handler; when the signal lands
+    while another process waits in a different collective, the two pair up wrongly and the run
+    hangs or dies (seen here with gloo in about half of the tries). While a stage of a DDP run
+    is running, this callback's handler takes SIGTERM instead (and, through ``StopSignals``,
+    the first SIGINT) and only notes it. After each training batch the processes agree, with
+    one all-reduce (max) of a flag, whether any of them got one, and all raise Lightning's
+    ``SIGTERMException`` together, so ``InterruptCheckpoint`` saves with every process present.
+    A signal during validation or test takes effect after the next training batch, or not at
+    all after the last one (the run then finishes). One process keeps Lightning's own handling.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def _take_over(self, trainer: L.Trainer) -> None:
+        """Replace the handler Lightning installed for this stage (it restores its predecessor
+        when the stage ends); signal handlers exist in the main thread only."""
+        if trainer.world_size > 1 and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._note)
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+
+    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_over(trainer)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_over(trainer)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_over(trainer)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_over(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.world_size == 1:
+            return
+        flag = torch.tensor(int(self.received is not None), device=pl_module.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item():
+            raise SIGTERMException
+
+
 class InterruptCheckpoint(L.Callback):
     """Save ``dirpath/last-interrupted.ckpt`` when ``fit`` stops early; delete it once fit ends.
 
     Saved on a stop signal or an error after at least one optimizer step; not on a
     DivergenceError (its weights are what diverged) nor a hard KeyboardInterrupt (it may land
-    inside an optimizer step). Its name matches Lightning's ``last*.ckpt``, so ``ckpt_path=last``
+    inside an optimizer step). Under DDP only on a stop signal: saving needs every process,
+    and all of them stop together on a signal (``DistributedStop``), while an error may have
+    hit one process alone. Its name matches Lightning's ``last*.ckpt``, so ``ckpt_path=last``
     picks it when it is the newest.
     """
 
@@ -93,6 +145,7 @@ class InterruptCheckpoint(L.Callback):
             or trainer.fast_dev_run
             or trainer.global_step == 0
             or isinstance(exception, DivergenceError | KeyboardInterrupt)
+            or (trainer.world_size > 1 and not isinstance(exception, SIGTERMException))
         ):
             return
         trainer.save_checkpoint(self.path, weights_only=False)

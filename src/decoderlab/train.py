@@ -24,7 +24,7 @@ from rich.console import Console
 from decoderlab import run_dir
 from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.config_checks import check_accelerator, check_argument_types
-from decoderlab.interrupt import StopSignals, stop_signal
+from decoderlab.interrupt import DistributedStop, StopSignals, stop_signal
 from decoderlab.job_identity import config_hash
 from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
@@ -77,6 +77,33 @@ def slurm_job() -> dict[str, str]:
     return {**found, "host": socket.gethostname()}
 
 
+def check_process_launch(trainer: L.Trainer) -> None:
+    """Refuse a DDP run whose processes Lightning would start inside a Hydra multirun job.
+
+    Lightning starts the other DDP processes by running this command again with
+    ``hydra.run.dir`` set; in a multirun (``-m``) that command is the whole sweep, so each
+    process would run its own sweep (Lightning issue #11300). Raises ValueError then.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from lightning.pytorch.strategies.launchers.subprocess_script import (
+        _SubprocessScriptLauncher,
+    )
+
+    launcher = trainer.strategy.launcher
+    if (
+        isinstance(launcher, _SubprocessScriptLauncher)
+        and not launcher.cluster_environment.creates_processes_externally
+        and HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+    ):
+        raise ValueError(
+            f"trainer.strategy=ddp on {launcher.num_processes} devices starts its processes by "
+            "running the command again, which cannot work for one job of a multirun (-m) "
+            "sweep: run DDP jobs as single runs (no -m), or sweep with trainer.devices=1"
+        )
+
+
 @dataclass
 class Run:
     """Everything one run is made of, built from its config."""
@@ -95,7 +122,8 @@ def build_run(cfg: DictConfig) -> Run:
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model, in_shape=datamodule.image_shape, compile=cfg.compile)
     stats = RunStats()
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c] + [stats]
+    # DistributedStop is no option: without it a DDP run may hang on SIGTERM
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c] + [stats, DistributedStop()]
     logger = instantiate(cfg.logger, version=f"{model.decoder_name}_seed{cfg.seed}")
     # The bar is the configured callback or none (callbacks.progress_bar=null), never a default.
     has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
@@ -144,6 +172,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             check_accelerator(cfg)
             ckpt_path = checkpoint_to_resume(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
             run = build_run(cfg)
+            check_process_launch(run.trainer)
             datamodule, model, trainer, logger = run.datamodule, run.model, run.trainer, run.logger
             callbacks, stats = run.callbacks, run.stats
             record.update(decoder=model.decoder_name, params=model.num_parameters)
