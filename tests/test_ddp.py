@@ -283,7 +283,9 @@ def test_sigterm_to_the_launcher_leaves_a_checkpoint_that_resumes_exactly(tmp_pa
 @pytest.mark.slow
 def test_ddp_in_a_multirun_is_refused_with_what_to_do_instead(tmp_path):
     env = {**os.environ, "DECODERLAB_DATA_DIR": str(SHIPPED_DATA)}
-    sweep = run_ddp("-m", "debug=fast", f"hydra.sweep.dir={tmp_path / 'sweep'}", env=env)
+    sweep = run_subprocess(
+        "-m", *DDP, "debug=fast", f"hydra.sweep.dir={tmp_path / 'sweep'}", env=env
+    )
     assert sweep.returncode == 1
     record = read_metrics(tmp_path / "sweep" / "0")
     assert record["status"] == "failed"
