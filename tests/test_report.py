@@ -175,12 +175,12 @@ def test_duplicate_records_are_counted_once_and_named(tmp_path, capsys):
     fake_job(sweep, 0, "a", 1, 0.10, config_hash="h1")
     fake_job(sweep, 1, "a", 2, 0.12, config_hash="h2")
     fake_job(sweep, 2, "a", 1, 0.30, config_hash="h1")
-    assert main([str(sweep)]) == 1
+    assert main([str(sweep)]) == 0  # listed, not a failure: the first record counts
     assert float(read_table(sweep)["a"]["test/loss_mean"]) == pytest.approx(0.11)
     markdown = (sweep / "report.md").read_text()
     assert "duplicate: same configuration and seed as" in markdown
     assert f"{sweep / '0'}" in markdown
-    assert "1 of 3 jobs failed" in capsys.readouterr().err
+    assert "1 of 3 jobs failed, are incomplete or duplicates" in markdown
 
 
 def test_mixed_software_versions_are_flagged(tmp_path):

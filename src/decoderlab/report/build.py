@@ -55,7 +55,9 @@ class Report:
 
     @property
     def problems(self) -> list[Job]:
-        return [j for j in self.jobs if not j.ok]
+        """Jobs that failed, are unreadable or incomplete (duplicates are listed in the report
+        but are no failure: their first record counts)."""
+        return [j for j in self.jobs if not j.ok and j.duplicate_of is None]
 
     def failure_summary(self, shown: int = 3) -> str:
         """One line: how many jobs failed, the first ``shown`` of them and why (shortened)."""

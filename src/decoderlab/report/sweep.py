@@ -38,6 +38,7 @@ class Job:
     problem: str | None
     overrides: list[str] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    duplicate_of: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,8 +130,9 @@ def _figure_arrays(job_dir: Path) -> dict[str, np.ndarray]:
 
 def mark_duplicates(jobs: list[Job]) -> list[Job]:
     """Jobs that repeat an earlier usable job's configuration and seed (same ``config_hash``
-    in metrics.json; for records without one, the same overrides) become problems naming the
-    directory they collide with, so no run is averaged twice. Order: natural, first kept."""
+    in metrics.json; for records without one, the same overrides) are left out of the
+    statistics, with ``duplicate_of`` and a problem naming the directory they collide with, so
+    no run is averaged twice. Order: natural, first kept."""
     first: dict[tuple, Job] = {}
     for job in jobs:
         if not job.ok:
@@ -140,6 +142,7 @@ def mark_duplicates(jobs: list[Job]) -> list[Job]:
         if not key[1]:
             continue
         if key in first:
+            job.duplicate_of = first[key].directory
             job.problem = (
                 f"duplicate: same configuration and seed as `{first[key].directory}` "
                 f"({key[0]} {digest or ' '.join(job.overrides)}); counted once"
