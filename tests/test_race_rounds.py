@@ -39,7 +39,7 @@ def run_race(race: Race, objective, fails=()) -> list[list[tuple[str, int]]]:
 
 def noise(candidate: str, seed: int) -> float:
     """A fixed draw of N(0, 1) per job: equal candidates."""
-    return float(np.random.default_rng([ord(candidate), seed]).normal())
+    return float(np.random.default_rng([*map(ord, candidate), seed]).normal())
 
 
 def holm(pvalues: list[float]) -> list[float]:

@@ -50,12 +50,11 @@ def _order(item: tuple[str, Mapping[str, Any]]) -> tuple:
 
 
 def _stop_sentence(race: Mapping[str, Any]) -> str:
-    knobs, rounds = race["knobs"], len(race["rounds"])
-    candidates = race["candidates"]
+    knobs, candidates = race["knobs"], race["candidates"]
+    finished = [r for r in race["rounds"] if r.get("finished", True)]
     survivors = [n for n, c in candidates.items() if c.get("status") in (WINNER, SURVIVED)]
-    after = f"The race stopped after round {rounds} ({race['jobs_run']} jobs)"
-    alpha, metric = knobs["alpha"], knobs["metric"]
-    level = f"on {metric} at α = {alpha}"
+    after = f"The race stopped after round {len(finished)} ({race['jobs_run']} jobs)"
+    level = f"on {knobs['metric']} at α = {knobs['alpha']}"
     reason = race.get("stop_reason")
     if reason == ONE_LEFT:
         winner = survivors[0] if survivors else None
@@ -74,8 +73,8 @@ def _stop_sentence(race: Mapping[str, Any]) -> str:
     if reason == ALL_FAILED:
         return f"{after}: every candidate failed."
     return (
-        f"The race did not finish: race.json was last written after round {rounds} "
-        f"({race['jobs_run']} jobs); the sweep was stopped or is still running."
+        f"The race did not finish: round {len(race['rounds'])} was running "
+        f"({race['jobs_run']} jobs recorded); the sweep was stopped or is still running."
     )
 
 
