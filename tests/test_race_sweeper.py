@@ -6,14 +6,19 @@ knobs refused before anything runs."""
 from __future__ import annotations
 
 import json
+import math
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 
 from decoderlab.racing import DROPPED, MAX_SEEDS, ONE_LEFT
 from decoderlab.report.paired import WORSE, compare_to_best
-from tests.cli_runs import read_metrics, run_in_process
+from hydra_plugins.decoderlab_sweepers.race_sweeper import RaceSweeper, job_result
+from tests.cli_runs import BUDGET, read_metrics, run_in_process
 from tests.conftest import SHIPPED_DATA
 from tests.tiny_sweep import run_sweep
 
@@ -170,3 +175,103 @@ def test_bad_knobs_stop_the_sweep_before_any_job(args, message, tmp_path, monkey
     assert f"decoderlab: hydra/sweeper=race: {message}" in result.stderr
     written = sorted(p.name for p in sweep_dir.iterdir()) if sweep_dir.exists() else []
     assert set(written) <= {"progress.json"}  # the progress callback's plan; no job, no race
+
+
+# --- the sweeper's parts on fabricated jobs (no training) ---
+
+
+def job(output_dir: Path, status=JobStatus.COMPLETED, value: object = 0.5) -> JobReturn:
+    """A JobReturn as Hydra's run_job makes it for a job that ran in ``output_dir``."""
+    hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(output_dir)}}})
+    return JobReturn(hydra_cfg=hydra_cfg, status=status, _return_value=value)
+
+
+def write_record(directory: Path, **fields) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {"status": "ok", "decoder": "d", "seed": 1, "test": {"test/loss": 0.25}, **fields}
+    (directory / "metrics.json").write_text(json.dumps(record))
+    return directory
+
+
+def test_a_finished_job_gives_its_records_metric(tmp_path):
+    run = write_record(tmp_path / "0", test={"test/loss": 0.25, "test/psnr": 17.5})
+    assert job_result(job(run), "test/loss") == (0.25, None, read_metrics(run))
+    assert job_result(job(run), "test/psnr")[0] == 17.5
+
+
+def test_a_failed_job_is_a_failure_with_its_reason(tmp_path):
+    failed = write_record(tmp_path / "0", status="failed", error="DivergenceError: loss nan")
+    # IsolateJobFailures turns a job's exception into a completed job returning NaN
+    assert job_result(job(failed, value=math.nan), "test/loss")[:2] == (
+        None,
+        "DivergenceError: loss nan",
+    )
+    raised = job(failed, status=JobStatus.FAILED, value=RuntimeError("boom"))
+    assert job_result(raised, "test/loss")[:2] == (None, "the job raised RuntimeError('boom')")
+    missing = job(tmp_path / "1")
+    assert job_result(missing, "test/loss")[0] is None
+    assert "no readable metrics.json" in job_result(missing, "test/loss")[1]
+
+
+def test_a_failed_job_never_takes_the_value_of_another_jobs_record(tmp_path):
+    """resume=true refused a directory holding another job's (ok) record: the job failed, and
+    the record there is not its own."""
+    other = write_record(tmp_path / "0", seed=7)
+    value, reason, _ = job_result(job(other, value=math.nan), "test/loss")
+    assert value is None and reason.startswith("the job failed")
+
+
+def test_a_metric_the_records_lack_stops_the_race_naming_the_ones_they_have(tmp_path):
+    run = write_record(tmp_path / "0")
+    with pytest.raises(SystemExit, match=r"hydra.sweeper.metric=test/cbe5: not in .*test/loss"):
+        job_result(job(run), "test/cbe5")
+
+
+def test_a_round_goes_to_the_launcher_in_batches_with_continuing_job_numbers():
+    launched = []
+
+    class Launcher:
+        def launch(self, batch, initial_job_idx):
+            launched.append((list(batch), initial_job_idx))
+            return [f"job {initial_job_idx + i}" for i in range(len(batch))]
+
+    sweeper = RaceSweeper(2, 1, 4, 0.05, "test/loss", max_batch_size=2)
+    sweeper.launcher = Launcher()
+    batch = [[f"seed={s}"] for s in range(5)]
+
+    assert sweeper._launch(batch, 10) == [f"job {n}" for n in range(10, 15)]
+    assert [(len(b), first) for b, first in launched] == [(2, 10), (2, 12), (1, 14)]
+    assert [o for b, _ in launched for o in b] == batch
+
+
+@pytest.mark.slow
+def test_failed_jobs_drop_their_candidates_as_failed_and_the_race_goes_on(tmp_path, monkeypatch):
+    """lr 1e6 diverges at the first step (DivergenceError): both candidates with it fail every
+    seed and leave the race as failed; the others run; the multirun exits 1 naming the jobs."""
+    monkeypatch.setenv("DECODERLAB_DATA_DIR", str(SHIPPED_DATA))
+    monkeypatch.setenv("DECODERLAB_OUTPUT_DIR", str(tmp_path / "outputs"))
+    sweep_dir = tmp_path / "sweep"
+
+    result = run_in_process(
+        "-m",
+        *race_args("resize_conv,transposed_conv_k2", max_seeds=3),
+        "model.optimizer.lr=0.001,1000000.0",
+        *BUDGET,
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+
+    assert result.returncode == 1
+    race = json.loads((sweep_dir / "race.json").read_text())
+    statuses = {name: c["status"] for name, c in race["candidates"].items()}
+    diverging = {n for n in statuses if "lr=1000000.0" in n}
+    assert len(diverging) == 2 and len(statuses) == 4
+    for name in diverging:
+        candidate = race["candidates"][name]
+        assert (candidate["status"], candidate["dropped_in_round"]) == ("failed", 1)
+        assert candidate["seeds_run"] == [1, 2] and candidate["values"] == {}
+        assert all(r.startswith("DivergenceError") for r in candidate["failed_seeds"].values())
+    assert [d["action"] for d in race["rounds"][0]["decisions"]].count("failed") == 2
+    later = [j["candidate"] for r in race["rounds"][1:] for j in r["jobs"]]
+    assert later and not set(later) & diverging
+    assert "every seed failed (DivergenceError" in result.stdout
