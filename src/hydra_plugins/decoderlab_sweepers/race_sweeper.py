@@ -53,8 +53,9 @@ class RaceSweeperConf:
     initial_seeds: int = 3
     seeds_per_round: int = 1
     max_seeds: int = 10
-    alpha: float = 0.05
-    metric: str = "test/loss"
+    # the report's primary metric and level (conf/train.yaml ``report``), so both agree
+    alpha: float = "${report.alpha}"  # type: ignore[assignment]
+    metric: str = "${report.metric}"
     max_jobs: int | None = None
     max_batch_size: int | None = None
     params: dict[str, str] | None = None
@@ -171,6 +172,7 @@ class RaceSweeper(Sweeper):
         return {" ".join(o for o in job if o.startswith(tuple(swept))): job for job in jobs}
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        from decoderlab.progress import write_plan
         from decoderlab.results import write_json_atomic
 
         assert self.config is not None and self.launcher is not None
@@ -204,6 +206,7 @@ class RaceSweeper(Sweeper):
             )
             self._check_replay(recorded, race.state()["rounds"][-1], sweep_dir)
             save()
+            write_plan(sweep_dir, first + len(jobs))  # the progress lines' "done/planned"
             self.validate_batch_is_legal(batch)
             results = self._launch(batch, first)
             values, failures = {}, {}
