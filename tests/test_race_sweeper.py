@@ -153,6 +153,9 @@ def test_a_resume_whose_race_would_differ_stops_before_launching(race_run, tmp_p
     [
         (race_args(initial_seeds=1), "hydra.sweeper.initial_seeds=1: must be an integer >= 2"),
         (race_args(alpha=1.5), "hydra.sweeper.alpha=1.5: must be a number in (0, 1)"),
+        # metric and alpha default to the report's
+        ([*race_args(), "report.alpha=2"], "hydra.sweeper.alpha=2.0: must be a number in (0, 1)"),
+        ([*race_args(), "report.metric=val/loss"], "hydra.sweeper.metric=val/loss: must be"),
         (
             race_args(initial_seeds=3, max_seeds=2),
             "hydra.sweeper.max_seeds=2: must be an integer >= initial_seeds (3)",

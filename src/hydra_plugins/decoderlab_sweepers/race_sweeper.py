@@ -46,8 +46,9 @@ SEED_KEY = "seed"
 @dataclass
 class RaceSweeperConf:
     """``hydra/sweeper=race``'s settings (``hydra.sweeper.<knob>``): the race's knobs (see
-    ``decoderlab.racing.RaceSettings``), ``max_batch_size`` (jobs handed to the launcher at once,
-    null: a whole round) and ``params`` (the sweep, as for Hydra's basic sweeper)."""
+    ``decoderlab.racing.RaceSettings``; ``metric`` and ``alpha`` default to the report's),
+    ``max_batch_size`` (jobs handed to the launcher at once, null: a whole round) and ``params``
+    (the sweep, as for Hydra's basic sweeper)."""
 
     _target_: str = "hydra_plugins.decoderlab_sweepers.race_sweeper.RaceSweeper"
     initial_seeds: int = 3
