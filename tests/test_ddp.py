@@ -126,7 +126,7 @@ def test_the_datamodule_shards_by_the_trainer_rank_and_world_size(tiny_mnist):
     data.setup("fit")
     train, val = data.train_dataloader(), data.val_dataloader()
     assert (train.sampler.rank, train.sampler.num_replicas) == (1, 2)
-    # 60 training images: 8 steps of 2 x 4 and a last one of 2 x 2
+    # 60 training images: 7 steps of 2 x 4 and a last one of 2 x 2
     assert [len(b) for b in train] == [4] * 7 + [2]
     # 20 validation images, unshuffled: this process takes images 5-9 and 15-19
     assert torch.equal(torch.cat(list(val)), data.parts["val"][[*range(5, 10), *range(15, 20)]])
