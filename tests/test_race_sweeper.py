@@ -177,7 +177,7 @@ def test_bad_knobs_stop_the_sweep_before_any_job(args, message, tmp_path, monkey
     assert result.returncode == 1
     assert f"decoderlab: hydra/sweeper=race: {message}" in result.stderr
     written = sorted(p.name for p in sweep_dir.iterdir()) if sweep_dir.exists() else []
-    assert set(written) <= {"progress.json"}  # the progress callback's plan; no job, no race
+    assert written == []  # no job, no race, no progress plan
 
 
 # --- the sweeper's parts on fabricated jobs (no training) ---

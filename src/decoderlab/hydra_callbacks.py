@@ -62,8 +62,9 @@ class IsolateJobFailures(Callback):
 
 class SweepProgress(Callback):
     """A line after each job of a multirun: jobs done / planned, failures, time elapsed and
-    left (``decoderlab.progress``). The plan is written when the multirun starts; a racing
-    sweeper updates it each round."""
+    left (``decoderlab.progress``). The plan is written when the multirun starts if the
+    sweeper's job count is known here (basic, Optuna); the racing sweeper writes it each
+    round."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from omegaconf import OmegaConf
@@ -72,7 +73,9 @@ class SweepProgress(Callback):
 
         sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
         planned = planned_jobs(sweeper, list(config.hydra.overrides.task))
-        write_plan(config.hydra.sweep.dir, planned, started=time.time())
+        # a sweeper whose plan is unknown here (the race) writes its own, once its knobs pass
+        if planned is not None:
+            write_plan(config.hydra.sweep.dir, planned, started=time.time())
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:

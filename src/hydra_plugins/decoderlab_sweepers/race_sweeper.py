@@ -24,6 +24,7 @@ knobs, or a job whose result changed) stops the sweep before launching it.
 import json
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,8 @@ class RaceSweeper(Sweeper):
             )
             self._check_replay(recorded, race.state()["rounds"][-1], sweep_dir)
             save()
-            write_plan(sweep_dir, first + len(jobs))  # the progress lines' "done/planned"
+            # the progress lines' "done/planned", timed from this multirun's first round
+            write_plan(sweep_dir, first + len(jobs), started=time.time() if number == 1 else None)
             self.validate_batch_is_legal(batch)
             results = self._launch(batch, first)
             values, failures = {}, {}
