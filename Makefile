@@ -17,13 +17,14 @@ $(INSTALLED): pyproject.toml | $(PY)
 
 install: $(INSTALLED)
 
-# Two single-threaded jobs at a time: the fastest safe setting measured on a 2-core machine
-# (3.9 min for the 24 jobs, against 5.0 min one after another with default threads).
-# SWEEP_LAUNCHER= runs them sequentially (Hydra's basic launcher).
+# The main job: every decoder raced over seeds (experiment=race_decoders: seeds 1-3 for all,
+# then 2 more a round for those the paired test cannot yet tell from the best, up to 7), two
+# single-threaded jobs at a time (launcher=joblib). SWEEP_LAUNCHER= runs the jobs one after
+# another (Hydra's basic launcher); SWEEP_ARGS adds overrides.
 SWEEP_LAUNCHER ?= joblib
 
 sweep: install
-	$(VENV)/bin/decoderlab-train -m experiment=compare_decoders \
+	$(VENV)/bin/decoderlab-train -m experiment=race_decoders \
 		$(if $(SWEEP_LAUNCHER),launcher=$(SWEEP_LAUNCHER)) $(SWEEP_ARGS)
 
 test: install
