@@ -52,7 +52,7 @@ def test_a_known_difference_is_found_although_the_unpaired_intervals_overlap():
     assert row.p_wilcoxon is None  # fewer than 6 pairs
 
 
-def test_equal_decoders_are_not_separated_more_often_than_alpha():
+def test_equal_decoders_are_not_separated_more_often_than_alpha(quick_gc):
     """8 equal decoders, 5 seeds, 200 synthetic sweeps: the rate of sweeps with any 'worse'
     verdict stays at or below alpha (binomial sd 0.015 at 0.05). Holm over only the 7
     comparisons with the (data-chosen) best exceeds alpha on the same sweeps."""

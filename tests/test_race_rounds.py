@@ -3,8 +3,6 @@ and on many simulated races with known means and noise."""
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -184,18 +182,6 @@ def test_a_race_needs_two_distinct_candidates():
 
 
 # --- simulated races: known means, a seed effect shared by all candidates, per-job noise ---
-
-
-@pytest.fixture
-def quick_gc():
-    """statsmodels' ``multipletests(method="holm")`` calls ``gc.collect()`` on every call (up to
-    0.2 s in a process holding torch and scipy); freezing the objects alive now keeps the
-    thousands of calls of these simulations fast. Results are unaffected."""
-    import decoderlab.report.paired  # noqa: F401 - imported before the freeze
-
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 def simulate(means: list[float], settings: RaceSettings, rng, seed_sd=1.0, noise_sd=0.3) -> Race:
