@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml | $(PY)
 install: $(INSTALLED)
 
 # The main job: every decoder raced over seeds (experiment=race_decoders: seeds 1-3 for all,
-# then 2 more a round for those the paired test cannot yet tell from the best, up to 7), two
+# then 3 more a round for those the paired test cannot yet tell from the best, up to 12), two
 # single-threaded jobs at a time (launcher=joblib). SWEEP_LAUNCHER= runs the jobs one after
 # another (Hydra's basic launcher); SWEEP_ARGS adds overrides.
 SWEEP_LAUNCHER ?= joblib

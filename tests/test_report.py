@@ -124,7 +124,7 @@ def test_findings_state_the_paired_verdicts(sweep):
     assert rows["b"].p_holm == pytest.approx(holm["ab"])
 
     findings = (sweep / "report.md").read_text().split("## Findings")[1].split("\n## ")[0]
-    assert f"`a` has the lowest test loss; `c` is worse (`c` Holm p = {holm['ac']:.4f}" in findings
+    assert f"`a` has the lowest test loss; `c` is worse (Holm p = {holm['ac']:.4f}" in findings
     assert "worse in 3 of 3 seeds" in findings
     assert "`b` is not distinguishable from it with 2 seeds" in findings
     assert "`a` has the least periodic checkerboard energy (`test/cbe2`)" in findings

@@ -43,11 +43,11 @@ def test_compare_decoders_sweeps_8_decoders_x_3_seeds_on_the_default_budget():
     assert cfg.hydra.runtime.choices.preset == "default"
 
 
-def test_make_sweeps_race_is_the_comparison_raced_from_3_to_7_seeds():
+def test_make_sweeps_race_is_the_comparison_raced_from_3_to_12_seeds():
     cfg = compose_train("experiment=race_decoders")
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("race_sweeper.RaceSweeper")
-    assert (sweeper.initial_seeds, sweeper.seeds_per_round, sweeper.max_seeds) == (3, 2, 7)
+    assert (sweeper.initial_seeds, sweeper.seeds_per_round, sweeper.max_seeds) == (3, 3, 12)
     assert len(sweeper.params["model/decoder"].split(",")) == 8
     assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 2)
     assert (sweeper.metric, sweeper.alpha) == ("test/loss", 0.05)

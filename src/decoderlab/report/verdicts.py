@@ -129,8 +129,9 @@ def verdict_sentence(verdicts: PairedVerdicts, label: str) -> str:
     untested = [c for c in rows if c.verdict == UNTESTED]
     parts = [head]
     if worse:
-        details = ", ".join(
-            f"`{c.decoder}` Holm p = {_p(c.p_holm)}"
+        details = "; ".join(
+            (f"`{c.decoder}` " if len(worse) > 1 else "")
+            + f"Holm p = {_p(c.p_holm)}"
             + (f", worse in {c.n - c.wins} of {c.n} seeds" if c.test == PAIRED else ", Welch")
             for c in worse
         )
@@ -142,17 +143,32 @@ def verdict_sentence(verdicts: PairedVerdicts, label: str) -> str:
         who = _names(close) if len(close) <= 3 else f"the other {_count(len(close), 'decoder')}"
         verb = "is" if len(close) == 1 else "are"
         clause = f"{who} {verb} not distinguishable from it with {with_seeds} seeds"
-        needed = [c.seeds_needed for c in close if c.test == PAIRED]
-        if needed and all(n is not None for n in needed):
-            clause += f" (separating them would take about {min(needed)}–{max(needed)} seeds)"
-            if min(needed) == max(needed):
-                clause = clause.replace(f"{min(needed)}–{max(needed)}", str(min(needed)))
-        elif needed:
-            clause += " (at least one would take more than 1000 seeds to separate)"
+        clause += _seeds_needed_clause([c for c in close if c.test == PAIRED])
         parts.append(clause)
     if untested:
         parts.append(f"{_names(untested)} could not be tested (fewer than 2 seeds)")
     return "; ".join(parts) + "."
+
+
+def _seeds_needed_clause(close: Sequence[Comparison]) -> str:
+    """E.g. " (separating them would take about 45 seeds for `b` and more than 1000 seeds for
+    `c`)", each decoder named when there are at most three, else the range."""
+    if not close:
+        return ""
+
+    def amount(c: Comparison) -> str:
+        return f"about {c.seeds_needed}" if c.seeds_needed else "more than 1000"
+
+    if len(close) <= 3:
+        items = [f"{amount(c)} seeds for `{c.decoder}`" for c in close]
+        listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+        return f" (separating {'it' if len(close) == 1 else 'them'} would take {listed})"
+    finite = sorted(c.seeds_needed for c in close if c.seeds_needed)
+    beyond = len(close) - len(finite)
+    text = f"about {finite[0]}–{finite[-1]} seeds" if finite else ""
+    if beyond:
+        text += (", " if text else "") + f"more than 1000 for {_count(beyond, 'decoder')}"
+    return f" (separating them would take {text})"
 
 
 CSV_COLUMNS = (
