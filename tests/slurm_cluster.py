@@ -82,6 +82,7 @@ class SlurmCluster:
         # munged wants its socket's folder open to all (0755), its key's folder private
         self.munge_socket = self.root / "run" / "munge.socket"
         self.pid_file = self.root / "daemons.pid"
+        self._processes: dict[str, subprocess.Popen] = {}
 
     @property
     def env(self) -> dict[str, str]:
@@ -108,8 +109,7 @@ class SlurmCluster:
             raise SlurmUnavailable(f"a cluster already runs from {self.root} (stop it first)")
         self._write_files()
         try:
-            self._spawn("munged", *self._munged_args())
-            self._wait(self.munge_socket.exists, timeout, "munged")
+            self._start_munged(timeout)
             self._spawn("slurmctld", "-D", "-f", str(self.conf))
             self._spawn("slurmd", "-D", "-f", str(self.conf), "-N", self.node)
             self._wait(self._node_idle, timeout, "the node")
@@ -195,20 +195,36 @@ class SlurmCluster:
             f"--seed-file={munge / 'munged.seed'}",
         ]
 
+    def _start_munged(self, timeout: float, attempts: int = 3) -> None:
+        """Start munged and wait for its socket. In one full CI run munged ended at once with
+        an empty log (not reproduced alone); such an early exit is retried, its exit status
+        printed, before giving up."""
+        for attempt in range(1, attempts + 1):
+            self._spawn("munged", *self._munged_args())
+            try:
+                self._wait(self.munge_socket.exists, timeout, "munged")
+                return
+            except SlurmUnavailable as err:
+                if attempt == attempts or "exited" not in str(err):
+                    raise
+                print(f"slurm_cluster: attempt {attempt}: {err}", file=sys.stderr, flush=True)
+                self.pid_file.unlink()
+                time.sleep(1.0)
+
     def _spawn(self, name: str, *args: str) -> None:
         """Start ``name`` in the foreground of its own session (it outlives ``up``), its log
         to log/<name>.log; its PID is appended to the PID file."""
         with (self.root / "log" / f"{name}.log").open("ab") as out:
-            pid = subprocess.Popen(
+            self._processes[name] = subprocess.Popen(
                 [shutil.which(name, path=SEARCH_PATH), *args],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-            ).pid
+            )
         with self.pid_file.open("a") as pids:
-            pids.write(f"{pid}\n")
+            pids.write(f"{self._processes[name].pid}\n")
 
     def _node_idle(self) -> bool:
         try:
@@ -223,13 +239,25 @@ class SlurmCluster:
         while not ready():
             started = zip(DAEMONS, map(int, self.pid_file.read_text().split()), strict=False)
             if dead := [name for name, pid in started if not _runs(pid, name)]:
-                problem = f"{', '.join(dead)} exited while waiting for {what}"
+                problem = (
+                    f"{', '.join(map(self._exit_status, dead))} exited while waiting for {what}"
+                )
             elif time.monotonic() > deadline:
                 problem = f"{what} not ready after {timeout:.0f} s"
             else:
                 time.sleep(0.5)
                 continue
             raise SlurmUnavailable(f"{problem}; logs in {self.root / 'log'}:\n{self._log_tails()}")
+
+    def _exit_status(self, name: str) -> str:
+        """``name`` and, when this process started it, how it ended (status or signal)."""
+        process = self._processes.get(name)
+        code = process.poll() if process else None
+        if code is None:
+            return name
+        return (
+            f"{name} ({f'signal {signal.Signals(-code).name}' if code < 0 else f'status {code}'})"
+        )
 
     def _log_tails(self, lines: int = 10) -> str:
         return "\n".join(
