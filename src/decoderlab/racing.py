@@ -23,6 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import accumulate
 
+# the race's record in the sweep directory (``Race.state`` and per candidate its overrides),
+# written by the racing sweeper, read by the report
+RACE_FILE = "race.json"
+
 # how a race ended (``Race.stop``)
 ONE_LEFT = "one candidate left"
 MAX_SEEDS = "max_seeds reached"

@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from decoderlab.racing import RACE_FILE
 from decoderlab.results import FIGURES_FILE, METRICS_FILE, read_arrays, read_record
 
 log = logging.getLogger(__name__)
-# written by the racing sweeper (hydra/sweeper=race) into the sweep directory
-RACE_FILE = "race.json"
 
 
 class NoRunsError(RuntimeError):

@@ -36,11 +36,10 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from decoderlab.racing import Race, RaceSettings, RaceSettingsError
+from decoderlab.racing import RACE_FILE, Race, RaceSettings, RaceSettingsError
 
 log = logging.getLogger(__name__)
 
-RACE_FILE = "race.json"
 SEED_KEY = "seed"
 
 
