@@ -8,7 +8,6 @@ import json
 import math
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
@@ -17,7 +16,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from decoderlab import machine
-from decoderlab.hydra_callbacks import IsolateJobFailures, TorchThreads
+from decoderlab.hydra_callbacks import IsolateJobFailures
 from decoderlab.machine import parallel_jobs, usable_cores
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE, strips_figure_size
 from decoderlab.report.figures.front import FRONT_SIZE
@@ -117,15 +116,6 @@ def test_a_failed_single_run_still_raises():
     job = _job_end(RunMode.RUN)
     with pytest.raises(ValueError, match="boom"):
         job.return_value  # noqa: B018
-
-
-def test_threads_key_sets_torch_threads():
-    before = torch.get_num_threads()
-    try:
-        TorchThreads().on_job_start(OmegaConf.create({"threads": 1}), task_function=None)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

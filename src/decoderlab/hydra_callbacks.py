@@ -1,5 +1,4 @@
-"""Hydra callbacks: torch threads per job, failure isolation and progress lines in sweeps, the
-report at sweep end.
+"""Hydra callbacks: failure isolation and progress lines in sweeps, the report at sweep end.
 
 Registered in ``conf/hydra/default.yaml``. Hydra 1.3's ``run_job`` catches a job's exception
 into a FAILED ``JobReturn``; the basic sweeper then re-raises the first one once its batch is
@@ -22,21 +21,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
-
-
-class TorchThreads(Callback):
-    """Set torch's intra-op threads from the job config's ``threads`` key (null: leave as is).
-
-    Runs in the job's own process (launcher worker, submitit job), so parallel launchers can
-    keep jobs x threads <= cores.
-    """
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        threads = config.get("threads")
-        if threads:
-            import torch
-
-            torch.set_num_threads(int(threads))
 
 
 class IsolateJobFailures(Callback):

@@ -31,8 +31,16 @@ def available_memory() -> int | None:
 
 
 def parallel_jobs(threads_per_job: int = 1) -> int:
-    """Jobs to run at once: every core busy (jobs x threads <= cores) and memory for each."""
-    jobs = max(1, usable_cores() // max(1, int(threads_per_job)))
+    """Jobs to run at once: every core busy (jobs x threads <= cores) and memory for each.
+
+    ValueError unless ``threads_per_job`` is a positive integer (``auto`` cannot size a pool).
+    """
+    if isinstance(threads_per_job, bool) or not isinstance(threads_per_job, int):
+        raise ValueError(
+            f"threads={threads_per_job!r} cannot size a launcher's pool of parallel jobs: give "
+            "a positive integer (jobs x threads <= cores), e.g. threads=1"
+        )
+    jobs = max(1, usable_cores() // max(1, threads_per_job))
     memory = available_memory()
     if memory is not None:
         jobs = min(jobs, max(1, memory // JOB_MEMORY_BYTES))

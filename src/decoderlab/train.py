@@ -30,6 +30,7 @@ from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
 from decoderlab.results import METRICS_FILE, software_versions, write_json_atomic
 from decoderlab.resume import checkpoint_to_resume, finished_record, latest_checkpoint
+from decoderlab.threads import ThreadChoice, apply_threads
 from decoderlab.torch_runtime import skip_idle_runtime_work
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,13 @@ class Run:
     logger: Any
     callbacks: list[L.Callback]
     stats: RunStats
+    threads: ThreadChoice
 
 
 def build_run(cfg: DictConfig) -> Run:
-    """Seed everything, then instantiate data, model, callbacks, logger and trainer."""
+    """Set torch's threads (the ``threads`` key), seed everything, then instantiate data, model,
+    callbacks, logger and trainer."""
+    threads = apply_threads(cfg.get("threads"))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model, in_shape=datamodule.image_shape, compile=cfg.compile)
@@ -131,7 +135,7 @@ def build_run(cfg: DictConfig) -> Run:
         cfg.trainer, callbacks=callbacks, logger=logger, enable_progress_bar=has_bar
     )
     skip_idle_runtime_work(trainer.strategy.root_device)
-    return Run(datamodule, model, trainer, logger, callbacks, stats)
+    return Run(datamodule, model, trainer, logger, callbacks, stats, threads)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -175,7 +179,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             check_process_launch(run.trainer)
             datamodule, model, trainer, logger = run.datamodule, run.model, run.trainer, run.logger
             callbacks, stats = run.callbacks, run.stats
-            record.update(decoder=model.decoder_name, params=model.num_parameters)
+            record.update(
+                decoder=model.decoder_name,
+                params=model.num_parameters,
+                threads=run.threads.as_record(),
+            )
             if ckpt_path:
                 log.info("resuming from %s", ckpt_path)
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
