@@ -73,7 +73,7 @@ def choose_threads(
     """
     setting = parse_setting(setting)
     if setting is None:
-        return ThreadChoice(None, torch.get_num_threads(), "threads=null: torch's setting left as it is")
+        return ThreadChoice(None, torch.get_num_threads(), "threads=null: torch's own setting")
     if setting != "auto":
         return ThreadChoice(setting, setting, f"threads={setting} forces it")
     free = usable_cores - busy_cores
