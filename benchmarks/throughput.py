@@ -1,6 +1,6 @@
 """Training throughput: the framework's default run against the plain PyTorch loop.
 
-In one process, alternating repetitions, for the seed model (batch 25) and the comparison
+In one process, in alternating blocks, for the seed model (batch 25) and the comparison
 model with each decoder family, it measures training samples per second of
 
   (a) the loop a user would write: the same model, data already in one tensor, Adam, the same
@@ -9,9 +9,12 @@ model with each decoder family, it measures training samples per second of
       optimizer (channels_last, fused Adam), so b/a' is what Lightning and the callbacks cost;
   (b) the framework: ``Trainer.fit`` with the project's DataModule, callbacks, metrics and
       TensorBoard logging exactly as ``decoderlab-train`` configures them (validation time is
-      excluded from (b), as it is absent from (a));
+      excluded from (b), as it is absent from (a)), with ``threads: auto`` as a default run has;
 
-and prints a table with the median ratios b/a and b/a' per row, also written as JSON: to
+Each block measures (a), (a') and (b) once, one after another; blocks run until the 95%
+intervals of b/a and b/a' (geometric mean of the blocks' ratios, decoderlab.speed_ratio) are
+at most ``--half-width`` (0.05) on each side. It prints a table with medians and the ratios
+with their intervals, also written as JSON: to
 ``outputs/benchmarks/throughput-DEVICE.json`` (under ``$DECODERLAB_OUTPUT_DIR`` if set), or
 with ``--update-committed`` to the repository's ``benchmarks/throughput-DEVICE.json``, the
 figures the README's table is from.
@@ -44,6 +47,8 @@ from rich.console import Console
 from rich.table import Table
 
 from decoderlab.results import write_json_atomic
+from decoderlab.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
+from decoderlab.threads import ThreadChoice
 from decoderlab.train import build_run, config_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,69 +128,88 @@ def process_state_restored() -> Iterator[None]:
         os.environ.update(environ)
 
 
-def framework(cfg: DictConfig) -> float:
-    """(b): samples/s of the second training epoch of a default run's ``Trainer.fit``."""
+def framework(cfg: DictConfig) -> tuple[float, ThreadChoice]:
+    """(b): samples/s of the second training epoch of a default run's ``Trainer.fit``, and
+    the run's thread choice."""
     with process_state_restored():
         run = build_run(cfg)
         run.trainer.fit(run.model, datamodule=run.datamodule)
-    return run.stats.epoch_samples[-1] / run.stats.epoch_train_seconds[-1]
+    return run.stats.epoch_samples[-1] / run.stats.epoch_train_seconds[-1], run.threads
 
 
-def measure(rows: dict[str, list[str]], steps: int, reps: int, device: str) -> list[dict]:
+def training_images(cfg: DictConfig) -> torch.Tensor:
+    """The row's training images, as the plain loops take them."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule.parts["train"]
+
+
+def measure_row(
+    name: str, overrides: list[str], device: str, args: argparse.Namespace, out: Path
+) -> dict:
+    """Blocks of (a), (a'), (b), one after another, until both ratios are narrow enough."""
     default_threads = torch.get_num_threads()
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, overrides in rows.items():
-            cfg = compose_row(overrides, steps, device, Path(tmp) / name)
-            datamodule = instantiate(cfg.data)
-            datamodule.prepare_data()
-            datamodule.setup("fit")
-            images = datamodule.parts["train"]
-            plain, tuned, fw = [], [], []
-            for _ in range(reps):
-                torch.set_num_threads(default_threads)
-                plain.append(plain_loop(cfg, images, steps, device))
-                tuned.append(plain_loop(cfg, images, steps, device, tuned=True))
-                fw.append(framework(cfg))
-            a, a_tuned, b = (statistics.median(v) for v in (plain, tuned, fw))
-            results.append(
-                {
-                    "model": name,
-                    "device": device,
-                    "batch_size": cfg.data.batch_size,
-                    "steps": steps,
-                    "reps": reps,
-                    "plain_samples_per_s": round(a, 1),
-                    "tuned_loop_samples_per_s": round(a_tuned, 1),
-                    "framework_samples_per_s": round(b, 1),
-                    "ratio": round(b / a, 3),
-                    "ratio_to_tuned_loop": round(b / a_tuned, 3),
-                    "plain_runs": [round(v, 1) for v in plain],
-                    "tuned_loop_runs": [round(v, 1) for v in tuned],
-                    "framework_runs": [round(v, 1) for v in fw],
-                }
-            )
-    torch.set_num_threads(default_threads)
-    return results
+    cfg = compose_row(overrides, args.steps, device, out)
+    images = training_images(cfg)
+    plain, tuned, fw = [], [], []
+
+    def block() -> None:
+        torch.set_num_threads(default_threads)
+        plain.append(plain_loop(cfg, images, args.steps, device))
+        tuned.append(plain_loop(cfg, images, args.steps, device, tuned=True))
+        fw.append(framework(cfg)[0])
+        torch.set_num_threads(default_threads)
+
+    def intervals() -> list[RatioInterval]:
+        return [paired_ratio(fw, plain), paired_ratio(fw, tuned)]
+
+    measure_until_narrow(block, intervals, args.half_width, args.min_blocks, args.max_blocks)
+    to_plain, to_tuned = intervals()
+    return {
+        "model": name,
+        "device": device,
+        "batch_size": cfg.data.batch_size,
+        "steps": args.steps,
+        "blocks": len(fw),
+        "plain_samples_per_s": round(statistics.median(plain), 1),
+        "tuned_loop_samples_per_s": round(statistics.median(tuned), 1),
+        "framework_samples_per_s": round(statistics.median(fw), 1),
+        "ratio": to_plain.as_record(),
+        "ratio_to_tuned_loop": to_tuned.as_record(),
+        "plain_runs": [round(v, 1) for v in plain],
+        "tuned_loop_runs": [round(v, 1) for v in tuned],
+        "framework_runs": [round(v, 1) for v in fw],
+    }
+
+
+def interval_text(record: dict) -> str:
+    """A ratio record as ``1.23 [1.19, 1.27]``."""
+    return f"{record['ratio']:.2f} [{record['low']:.2f}, {record['high']:.2f}]"
+
+
+def blocks_title(first: dict) -> str:
+    """What a table's figures are: medians of blocks, ratios with their interval."""
+    return (
+        f"training samples/s ({first['device']}): medians of alternating blocks of "
+        f"{first['steps']} steps; ratios: geometric mean of the blocks' ratios "
+        f"[{first['ratio']['confidence']:.0%} interval]"
+    )
+
+
+def wide_console() -> Console:
+    """A console at least 120 columns wide (rich takes 80 when output is not a terminal), so
+    the ratio intervals stay on one line in logs."""
+    return Console(width=max(Console().width, 120))
 
 
 def print_table(results: list[dict]) -> None:
-    table = Table(
-        title=f"training samples/s ({results[0]['device']}, median of "
-        f"{results[0]['reps']} repetitions, {results[0]['steps']} steps each)"
-    )
-    columns = (
-        "model",
-        "batch",
-        "plain loop (a)",
-        "tuned loop (a')",
-        "framework (b)",
-        "b/a",
-        "b/a'",
-    )
-    table.add_column(columns[0], no_wrap=True)
-    for column in columns[1:]:
+    table = Table(title=blocks_title(results[0]))
+    table.add_column("model", no_wrap=True)
+    for column in ("batch", "plain loop (a)", "tuned loop (a')", "framework (b)"):
         table.add_column(column, justify="right")
+    for column in ("b/a", "b/a'", "blocks"):
+        table.add_column(column, justify="right", no_wrap=True)
     for r in results:
         table.add_row(
             r["model"],
@@ -193,15 +217,16 @@ def print_table(results: list[dict]) -> None:
             f"{r['plain_samples_per_s']:,.0f}",
             f"{r['tuned_loop_samples_per_s']:,.0f}",
             f"{r['framework_samples_per_s']:,.0f}",
-            f"{r['ratio']:.2f}",
-            f"{r['ratio_to_tuned_loop']:.2f}",
+            interval_text(r["ratio"]),
+            interval_text(r["ratio_to_tuned_loop"]),
+            str(r["blocks"]),
         )
-    Console().print(table)
+    wide_console().print(table)
 
 
-def json_path(args: argparse.Namespace) -> Path:
+def json_path(args: argparse.Namespace, stem: str = "throughput") -> Path:
     """Where the results go: ``--json``, the committed file, or the outputs folder."""
-    name = f"throughput-{args.device}.json"
+    name = f"{stem}-{args.device}.json"
     if args.json:
         return args.json
     if args.update_committed:
@@ -209,13 +234,20 @@ def json_path(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("DECODERLAB_OUTPUT_DIR", "outputs")) / "benchmarks" / name
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_block_arguments(parser: argparse.ArgumentParser, stem: str) -> None:
+    """Options both benchmarks share: device, block size and count, rows, where JSON goes."""
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--steps", type=int, default=400, help="timed batches per measurement")
-    parser.add_argument("--reps", type=int, default=3, help="alternating repetitions per row")
+    parser.add_argument("--steps", type=int, default=100, help="timed batches per measurement")
+    parser.add_argument(
+        "--half-width",
+        type=float,
+        default=0.05,
+        help="blocks run until every ratio's 95%% interval is at most this wide on each side",
+    )
+    parser.add_argument("--min-blocks", type=int, default=8)
+    parser.add_argument("--max-blocks", type=int, default=60)
     parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
-    parser.add_argument("--quick", action="store_true", help="8 steps, 1 repetition (CI)")
+    parser.add_argument("--quick", action="store_true", help="8 steps, 2 blocks (CI)")
     parser.add_argument(
         "overrides",
         nargs="*",
@@ -228,18 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="where to write the JSON (default: $DECODERLAB_OUTPUT_DIR or outputs, then "
-        "benchmarks/throughput-DEVICE.json)",
+        f"benchmarks/{stem}-DEVICE.json)",
     )
     destination.add_argument(
         "--update-committed",
         action="store_true",
-        help="write the repository's benchmarks/throughput-DEVICE.json (the README's figures)",
+        help=f"write the repository's benchmarks/{stem}-DEVICE.json (the README's figures)",
     )
-    return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def parse_block_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[argparse.Namespace, dict[str, list[str]]]:
+    """The parsed options (``--quick`` applied) and the rows' overrides; exits 2 on bad input."""
     args = parser.parse_args(argv)
     names = args.rows.split(",")
     unknown = sorted(set(names) - set(ROWS))
@@ -247,11 +280,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here")
-    steps, reps = (8, 1) if args.quick else (args.steps, args.reps)
-    rows = {n: [*ROWS[n], *args.overrides] for n in names}
-    results = [
-        {**row, "overrides": args.overrides} for row in measure(rows, steps, reps, args.device)
-    ]
+    if args.quick:
+        args.steps, args.min_blocks, args.max_blocks = 8, 2, 2
+    if args.steps < 1 or args.half_width <= 0 or not 2 <= args.min_blocks <= args.max_blocks:
+        parser.error(
+            "need --steps >= 1, --half-width > 0 and 2 <= --min-blocks <= --max-blocks; got "
+            f"{args.steps}, {args.half_width}, {args.min_blocks}, {args.max_blocks}"
+        )
+    return args, {n: [*ROWS[n], *args.overrides] for n in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_block_arguments(parser, "throughput")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, rows = parse_block_arguments(build_parser(), argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [
+            {
+                **measure_row(name, overrides, args.device, args, Path(tmp) / name),
+                "overrides": args.overrides,
+            }
+            for name, overrides in rows.items()
+        ]
     print_table(results)
     print(write_json_atomic(json_path(args), results))
     return 0
