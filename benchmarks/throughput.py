@@ -198,9 +198,9 @@ def blocks_title(first: dict) -> str:
 
 
 def wide_console() -> Console:
-    """A console at least 120 columns wide (rich takes 80 when output is not a terminal), so
-    the ratio intervals stay on one line in logs."""
-    return Console(width=max(Console().width, 120))
+    """A console at least 150 columns wide (rich takes 80 when output is not a terminal), so
+    the tables' cells stay on one line in logs."""
+    return Console(width=max(Console().width, 150))
 
 
 def print_table(results: list[dict]) -> None:
