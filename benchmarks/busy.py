@@ -5,9 +5,10 @@ In one process, in alternating blocks, for the seed model and one comparison mod
 benchmarks/throughput.py: ``Trainer.fit`` as ``decoderlab-train`` configures it) under six
 conditions, one after another in every block:
 
-  quiet, and with one core kept busy by a child process (``while True: pass``) that this
-  benchmark starts before and stops after the busy runs; each with
-  ``threads=null`` (torch's default: one thread per core), ``threads=1`` and ``threads=auto``.
+  quiet, with ``threads=null`` (torch's default: one thread per core), ``threads=1`` and
+  ``threads=auto``; then with one core kept busy by a child process (``while True: pass``)
+  that this benchmark starts before and stops after the busy runs, with ``threads=null`` and
+  ``threads=auto`` (which takes one thread there: the table shows what each run chose).
 
 Blocks run until the 95% interval of every ratio below (geometric mean of the blocks' ratios,
 decoderlab.speed_ratio) is at most ``--half-width`` (0.05) on each side:
@@ -51,7 +52,14 @@ from throughput import (
 )
 
 SETTINGS = {"default": "null", "1 thread": "1", "auto": "auto"}
-CONDITIONS = [(load, setting) for load in ("quiet", "busy") for setting in SETTINGS]
+# busy with threads=1 would only repeat busy auto, which takes one thread there
+CONDITIONS = [
+    ("quiet", "default"),
+    ("quiet", "1 thread"),
+    ("quiet", "auto"),
+    ("busy", "default"),
+    ("busy", "auto"),
+]
 # ratio name: (numerator condition, denominator condition, target or None)
 RATIOS = {
     "auto busy / 1 thread quiet": (("busy", "auto"), ("quiet", "1 thread"), 0.8),
@@ -94,16 +102,20 @@ def measure_row(
 ) -> dict:
     default_threads = torch.get_num_threads()
     configs = {
-        setting: compose_row([*overrides, f"threads={value}"], args.steps, device, out / setting)
+        setting: compose_row(
+            [*overrides, f"threads={value}"], args.steps, device, out / setting, args.timed_epochs
+        )
         for setting, value in SETTINGS.items()
     }
     rates: dict[tuple[str, str], list[float]] = {c: [] for c in CONDITIONS}
     chosen: dict[tuple[str, str], list[int]] = {c: [] for c in CONDITIONS}
 
     def run(load: str) -> None:
-        for setting, cfg in configs.items():
+        for condition_load, setting in CONDITIONS:
+            if condition_load != load:
+                continue
             torch.set_num_threads(default_threads)  # threads=null: torch's default count
-            rate, choice = framework(cfg)
+            rate, choice = framework(configs[setting])
             rates[load, setting].append(rate)
             chosen[load, setting].append(choice.threads)
         torch.set_num_threads(default_threads)
@@ -116,7 +128,7 @@ def measure_row(
     def intervals() -> list[RatioInterval]:
         return [paired_ratio(rates[n], rates[d]) for n, d, _ in RATIOS.values()]
 
-    measure_until_narrow(block, intervals, args.half_width, args.min_blocks, args.max_blocks)
+    measure_until_narrow(block, intervals, args.half_width, args.min_blocks, args.max_blocks, name)
     ratios = {}
     for (ratio_name, (_, _, target)), interval in zip(RATIOS.items(), intervals(), strict=True):
         ratios[ratio_name] = {**interval.as_record(), "target": target}
@@ -126,6 +138,7 @@ def measure_row(
         "device": device,
         "batch_size": configs["auto"].data.batch_size,
         "steps": args.steps,
+        "timed_epochs": args.timed_epochs,
         "blocks": len(rates["quiet", "auto"]),
         "torch_default_threads": default_threads,
         "samples_per_s": {label(c): round(statistics.median(v), 1) for c, v in rates.items()},

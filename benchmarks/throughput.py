@@ -29,6 +29,7 @@ figures the README's table is from.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -60,8 +61,11 @@ ROWS = {
 }
 
 
-def compose_row(overrides: list[str], steps: int, device: str, out: Path) -> DictConfig:
-    """The row's default-run config, with one training epoch of ``steps`` batches."""
+def compose_row(
+    overrides: list[str], steps: int, device: str, out: Path, timed_epochs: int = 1
+) -> DictConfig:
+    """The row's default-run config: epochs of ``steps`` batches, one to warm up and
+    ``timed_epochs`` to time."""
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose(
             "train",
@@ -70,17 +74,22 @@ def compose_row(overrides: list[str], steps: int, device: str, out: Path) -> Dic
     batch = cfg.data.batch_size
     cfg.data.train_size = steps * batch
     cfg.data.val_size = 500  # validation runs as configured but is not timed: keep it short
-    cfg.trainer.max_epochs = 2  # epoch 1 warms up; epoch 2 is timed
+    cfg.trainer.max_epochs = 1 + timed_epochs
     cfg.trainer.accelerator = device
     return cfg
 
 
 def plain_loop(
-    cfg: DictConfig, images: torch.Tensor, steps: int, device: str, tuned: bool = False
+    cfg: DictConfig,
+    images: torch.Tensor,
+    steps: int,
+    device: str,
+    tuned: bool = False,
+    timed_epochs: int = 1,
 ) -> float:
-    """Samples/s of a hand-written loop over ``steps`` batches (after ``steps`` warm-up): (a),
-    NCHW and a default Adam; ``tuned``: (a'), the model's memory format and optimizer as
-    configured."""
+    """Samples/s of a hand-written loop over ``timed_epochs`` epochs of ``steps`` batches
+    (after one such epoch of warm-up): (a), NCHW and a default Adam; ``tuned``: (a'), the
+    model's memory format and optimizer as configured."""
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model, in_shape=tuple(images.shape[1:]))
     if tuned:
@@ -107,8 +116,9 @@ def plain_loop(
 
     epoch()
     started = time.perf_counter()
-    epoch()
-    return steps * batch / (time.perf_counter() - started)
+    for _ in range(timed_epochs):
+        epoch()
+    return timed_epochs * steps * batch / (time.perf_counter() - started)
 
 
 @contextmanager
@@ -129,12 +139,14 @@ def process_state_restored() -> Iterator[None]:
 
 
 def framework(cfg: DictConfig) -> tuple[float, ThreadChoice]:
-    """(b): samples/s of the second training epoch of a default run's ``Trainer.fit``, and
-    the run's thread choice."""
+    """(b): samples/s of a default run's ``Trainer.fit`` over its training epochs after the
+    first (validation not timed), and the run's thread choice."""
     with process_state_restored():
         run = build_run(cfg)
         run.trainer.fit(run.model, datamodule=run.datamodule)
-    return run.stats.epoch_samples[-1] / run.stats.epoch_train_seconds[-1], run.threads
+    timed = slice(1, None)
+    rate = sum(run.stats.epoch_samples[timed]) / sum(run.stats.epoch_train_seconds[timed])
+    return rate, run.threads
 
 
 def training_images(cfg: DictConfig) -> torch.Tensor:
@@ -150,27 +162,28 @@ def measure_row(
 ) -> dict:
     """Blocks of (a), (a'), (b), one after another, until both ratios are narrow enough."""
     default_threads = torch.get_num_threads()
-    cfg = compose_row(overrides, args.steps, device, out)
+    cfg = compose_row(overrides, args.steps, device, out, args.timed_epochs)
     images = training_images(cfg)
     plain, tuned, fw = [], [], []
 
     def block() -> None:
         torch.set_num_threads(default_threads)
-        plain.append(plain_loop(cfg, images, args.steps, device))
-        tuned.append(plain_loop(cfg, images, args.steps, device, tuned=True))
+        plain.append(plain_loop(cfg, images, args.steps, device, False, args.timed_epochs))
+        tuned.append(plain_loop(cfg, images, args.steps, device, True, args.timed_epochs))
         fw.append(framework(cfg)[0])
         torch.set_num_threads(default_threads)
 
     def intervals() -> list[RatioInterval]:
         return [paired_ratio(fw, plain), paired_ratio(fw, tuned)]
 
-    measure_until_narrow(block, intervals, args.half_width, args.min_blocks, args.max_blocks)
+    measure_until_narrow(block, intervals, args.half_width, args.min_blocks, args.max_blocks, name)
     to_plain, to_tuned = intervals()
     return {
         "model": name,
         "device": device,
         "batch_size": cfg.data.batch_size,
         "steps": args.steps,
+        "timed_epochs": args.timed_epochs,
         "blocks": len(fw),
         "plain_samples_per_s": round(statistics.median(plain), 1),
         "tuned_loop_samples_per_s": round(statistics.median(tuned), 1),
@@ -237,7 +250,10 @@ def json_path(args: argparse.Namespace, stem: str = "throughput") -> Path:
 def add_block_arguments(parser: argparse.ArgumentParser, stem: str) -> None:
     """Options both benchmarks share: device, block size and count, rows, where JSON goes."""
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--steps", type=int, default=100, help="timed batches per measurement")
+    parser.add_argument("--steps", type=int, default=100, help="batches per epoch")
+    parser.add_argument(
+        "--timed-epochs", type=int, default=2, help="epochs timed per measurement, after one"
+    )
     parser.add_argument(
         "--half-width",
         type=float,
@@ -245,7 +261,7 @@ def add_block_arguments(parser: argparse.ArgumentParser, stem: str) -> None:
         help="blocks run until every ratio's 95%% interval is at most this wide on each side",
     )
     parser.add_argument("--min-blocks", type=int, default=8)
-    parser.add_argument("--max-blocks", type=int, default=60)
+    parser.add_argument("--max-blocks", type=int, default=40)
     parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
     parser.add_argument("--quick", action="store_true", help="8 steps, 2 blocks (CI)")
     parser.add_argument(
@@ -274,6 +290,9 @@ def parse_block_arguments(
 ) -> tuple[argparse.Namespace, dict[str, list[str]]]:
     """The parsed options (``--quick`` applied) and the rows' overrides; exits 2 on bad input."""
     args = parser.parse_args(argv)
+    progress = logging.getLogger("decoderlab.speed_ratio")
+    progress.setLevel(logging.INFO)
+    progress.addHandler(logging.StreamHandler())
     names = args.rows.split(",")
     unknown = sorted(set(names) - set(ROWS))
     if unknown:
@@ -281,11 +300,18 @@ def parse_block_arguments(
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here")
     if args.quick:
-        args.steps, args.min_blocks, args.max_blocks = 8, 2, 2
-    if args.steps < 1 or args.half_width <= 0 or not 2 <= args.min_blocks <= args.max_blocks:
+        args.steps, args.timed_epochs, args.min_blocks, args.max_blocks = 8, 1, 2, 2
+    if (
+        args.steps < 1
+        or args.timed_epochs < 1
+        or args.half_width <= 0
+        or not 2 <= args.min_blocks <= args.max_blocks
+    ):
         parser.error(
-            "need --steps >= 1, --half-width > 0 and 2 <= --min-blocks <= --max-blocks; got "
-            f"{args.steps}, {args.half_width}, {args.min_blocks}, {args.max_blocks}"
+            "need --steps >= 1, --timed-epochs >= 1, --half-width > 0 and "
+            "2 <= --min-blocks <= --max-blocks; got "
+            f"{args.steps}, {args.timed_epochs}, {args.half_width}, {args.min_blocks}, "
+            f"{args.max_blocks}"
         )
     return args, {n: [*ROWS[n], *args.overrides] for n in names}
 

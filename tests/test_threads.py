@@ -41,6 +41,16 @@ def test_auto_takes_the_cores_other_processes_leave_free(usable, busy, expected)
     assert f"{usable} usable cores" in choice.reason and f"{busy:.2f} busy" in choice.reason
 
 
+@pytest.mark.parametrize(
+    ("usable", "busy", "processes", "expected"),
+    [(2, 0.0, 2, 1), (16, 0.0, 4, 4), (16, 6.0, 4, 2), (2, 1.0, 2, 1)],
+)
+def test_a_run_of_several_processes_shares_the_free_cores(usable, busy, processes, expected):
+    choice = choose_threads("auto", usable, busy, processes=processes)
+    assert choice.threads == expected
+    assert f"shared by this run's {processes} processes" in choice.reason
+
+
 def test_omp_num_threads_caps_auto():
     choice = choose_threads("auto", usable_cores=16, busy_cores=0.0, omp_num_threads=4)
     assert choice.threads == 4 and "OMP_NUM_THREADS=4" in choice.reason

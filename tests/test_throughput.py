@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from pathlib import Path
 from types import ModuleType
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from decoderlab.machine import usable_cores
 from decoderlab.train import build_run
 from tests.conftest import REPO, run_benchmark
 
@@ -40,21 +42,67 @@ def test_benchmark_quick_mode_writes_a_ratio_per_row(cli_env, tmp_path):
     assert all(r["overrides"] == ["callbacks.progress_bar=null"] for r in rows)
     assert "━" not in result.stdout.split("training samples/s")[0]  # no progress bar drawn
     for row in rows:
-        assert row["ratio"] > 0 and row["plain_samples_per_s"] > 0
-        assert row["ratio"] == pytest.approx(
-            row["framework_samples_per_s"] / row["plain_samples_per_s"], rel=1e-2
-        )
-        assert row["ratio_to_tuned_loop"] == pytest.approx(
-            row["framework_samples_per_s"] / row["tuned_loop_samples_per_s"], rel=1e-2
-        )
+        assert row["blocks"] == 2 and row["steps"] == 8
+        assert len(row["plain_runs"]) == len(row["framework_runs"]) == 2
+        for key, runs in (("ratio", "plain_runs"), ("ratio_to_tuned_loop", "tuned_loop_runs")):
+            block_ratios = [b / a for b, a in zip(row["framework_runs"], row[runs], strict=True)]
+            record = row[key]
+            assert record["ratio"] == pytest.approx(math.prod(block_ratios) ** 0.5, rel=1e-3)
+            assert record["low"] <= record["ratio"] <= record["high"]
+            assert record["half_width"] == pytest.approx(
+                (record["high"] - record["low"]) / 2, rel=1e-3
+            )
     assert "b/a" in result.stdout and "b/a'" in result.stdout
+    assert "95% interval" in result.stdout
 
 
 @pytest.mark.slow
-def test_benchmark_rejects_unknown_rows():
-    result = run_benchmark("throughput.py", "--rows", "seed_upsampling2d,nope", timeout=120)
+@pytest.mark.parametrize("script", ["throughput.py", "busy.py"])
+def test_benchmarks_reject_bad_options(script):
+    result = run_benchmark(script, "--rows", "seed_upsampling2d,nope", timeout=120)
     assert result.returncode == 2
     assert "unknown rows ['nope']" in result.stderr
+    result = run_benchmark(script, "--min-blocks", "1", timeout=120)
+    assert result.returncode == 2
+    assert "2 <= --min-blocks <= --max-blocks" in result.stderr
+
+
+@pytest.mark.slow
+def test_busy_benchmark_quick_mode_writes_every_condition_and_ratio(cli_env, tmp_path):
+    """Two blocks of the six conditions; under a busy core auto leaves that core alone."""
+    result = run_benchmark(
+        "busy.py",
+        "--quick",
+        "--rows",
+        "seed_upsampling2d",
+        "callbacks.progress_bar=null",
+        env=cli_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "outputs" / "benchmarks" / "busy-cpu.json"
+    assert result.stdout.strip().endswith(str(out))
+    (row,) = json.loads(out.read_text())
+    conditions = [
+        f"{load} {s}" for load in ("quiet", "busy") for s in ("default", "1 thread", "auto")
+    ]
+    assert list(row["runs"]) == conditions
+    assert all(len(row["runs"][c]) == 2 for c in conditions)
+    assert row["threads_chosen"]["busy 1 thread"] == [1, 1]
+    default = row["torch_default_threads"]
+    assert row["threads_chosen"]["quiet default"] == [default, default]
+    assert all(t <= max(1, usable_cores() - 1) for t in row["threads_chosen"]["busy auto"])
+    assert {name: r["target"] for name, r in row["ratios"].items()} == {
+        "auto busy / 1 thread quiet": 0.8,
+        "auto quiet / default quiet": 0.95,
+        "default busy / 1 thread quiet": None,
+    }
+    ratio = row["ratios"]["auto busy / 1 thread quiet"]
+    block_ratios = [
+        b / a for b, a in zip(row["runs"]["busy auto"], row["runs"]["quiet 1 thread"], strict=True)
+    ]
+    assert ratio["ratio"] == pytest.approx(math.prod(block_ratios) ** 0.5, rel=1e-3)
+    assert ratio["verdict"] in {"met", "met by the estimate", "not met"}
+    assert "auto busy / 1 thread quiet" in result.stdout
 
 
 def load_benchmark() -> ModuleType:

@@ -10,12 +10,15 @@ bioequivalence; FDA guidance, Statistical Approaches to Establishing Bioequivale
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,18 +82,29 @@ def measure_until_narrow(
     half_width: float = 0.05,
     min_blocks: int = 8,
     max_blocks: int = 60,
+    name: str = "",
 ) -> int:
     """Run blocks until every interval's half-width is at most ``half_width``.
 
     ``run_block()`` measures one more block; ``intervals()`` gives the current intervals. At
     least ``min_blocks`` (>= 2) and at most ``max_blocks`` blocks are run; returns how many.
     The rule looks at the intervals' widths only, never at the ratios, so it does not steer
-    where the ratio lands.
+    where the ratio lands. Each block's half-widths are logged (INFO), under ``name``.
     """
     if not 2 <= min_blocks <= max_blocks:
         raise ValueError(f"need 2 <= min_blocks <= max_blocks, got {min_blocks}, {max_blocks}")
     for block in range(1, max_blocks + 1):
         run_block()
-        if block >= min_blocks and all(i.half_width <= half_width for i in intervals()):
+        if block < 2:
+            continue
+        current = intervals()
+        log.info(
+            "%s block %d: half-widths %s (target %.3f)",
+            name,
+            block,
+            ", ".join(f"{i.half_width:.3f}" for i in current),
+            half_width,
+        )
+        if block >= min_blocks and all(i.half_width <= half_width for i in current):
             return block
     return max_blocks

@@ -62,25 +62,32 @@ def parse_setting(value: Any) -> str | int | None:
 
 
 def choose_threads(
-    setting: Any, usable_cores: int, busy_cores: float, omp_num_threads: int | None = None
+    setting: Any,
+    usable_cores: int,
+    busy_cores: float,
+    omp_num_threads: int | None = None,
+    processes: int = 1,
 ) -> ThreadChoice:
     """Decide the thread count for ``setting`` from the readings (no side effects).
 
     ``usable_cores``: cores in this process's affinity mask; ``busy_cores``: cores' worth of
     CPU time other processes used per second of the window (0.0-``usable_cores``);
-    ``omp_num_threads``: the ``OMP_NUM_THREADS`` environment value, an upper bound for ``auto``.
-    ``auto`` takes ``floor(usable - busy + FREE_CORE_SLACK)`` threads, at least 1.
+    ``omp_num_threads``: the ``OMP_NUM_THREADS`` environment value, an upper bound for ``auto``;
+    ``processes``: this run's processes on this machine (DDP), which share the free cores.
+    ``auto`` takes ``floor(usable - busy + FREE_CORE_SLACK) // processes`` threads, at least 1.
     """
     setting = parse_setting(setting)
     if setting is None:
         return ThreadChoice(None, torch.get_num_threads(), "threads=null: torch's own setting")
     if setting != "auto":
         return ThreadChoice(setting, setting, f"threads={setting} forces it")
-    free = usable_cores - busy_cores
-    threads = max(1, min(usable_cores, math.floor(free + FREE_CORE_SLACK)))
+    free = min(usable_cores, math.floor(usable_cores - busy_cores + FREE_CORE_SLACK))
+    threads = max(1, free // processes)
     reason = (
         f"auto: {usable_cores} usable cores, {busy_cores:.2f} busy with other processes at start"
     )
+    if processes > 1:
+        reason += f", shared by this run's {processes} processes"
     if omp_num_threads is not None and omp_num_threads < threads:
         threads = omp_num_threads
         reason += f", capped by OMP_NUM_THREADS={omp_num_threads}"
@@ -119,15 +126,22 @@ def _omp_num_threads() -> int | None:
     return int(value) if value.isdigit() and int(value) >= 1 else None
 
 
-def apply_threads(setting: Any) -> ThreadChoice:
-    """Choose the thread count for the ``threads`` key, set it in torch and log it once."""
+def apply_threads(setting: Any, processes: int = 1) -> ThreadChoice:
+    """Choose the thread count for the ``threads`` key, set it in torch and log it once.
+
+    With several processes (DDP) the count is also exported as ``OMP_NUM_THREADS`` unless it is
+    set: Lightning's DDP launcher then keeps it instead of its own cores // processes, and the
+    processes it starts inherit it.
+    """
     setting = parse_setting(setting)
     if setting == "auto":
         choice = choose_threads(
-            setting, usable_cores(), other_processes_busy_cores(), _omp_num_threads()
+            setting, usable_cores(), other_processes_busy_cores(), _omp_num_threads(), processes
         )
     else:
         choice = choose_threads(setting, usable_cores(), 0.0)
     torch.set_num_threads(choice.threads)
+    if processes > 1 and setting is not None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(choice.threads))
     log.info("torch threads: %d (%s)", choice.threads, choice.reason)
     return choice

@@ -119,9 +119,8 @@ class Run:
 
 
 def build_run(cfg: DictConfig) -> Run:
-    """Set torch's threads (the ``threads`` key), seed everything, then instantiate data, model,
-    callbacks, logger and trainer."""
-    threads = apply_threads(cfg.get("threads"))
+    """Seed everything, instantiate data, model, callbacks, logger and trainer, then set torch's
+    threads (the ``threads`` key) for this run's processes."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model, in_shape=datamodule.image_shape, compile=cfg.compile)
@@ -135,6 +134,7 @@ def build_run(cfg: DictConfig) -> Run:
         cfg.trainer, callbacks=callbacks, logger=logger, enable_progress_bar=has_bar
     )
     skip_idle_runtime_work(trainer.strategy.root_device)
+    threads = apply_threads(cfg.get("threads"), getattr(trainer.strategy, "num_processes", 1))
     return Run(datamodule, model, trainer, logger, callbacks, stats, threads)
 
 
