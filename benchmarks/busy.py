@@ -17,7 +17,9 @@ decoderlab.speed_ratio) is at most ``--half-width`` (0.05) on each side:
   auto quiet / default quiet       what the policy costs on a quiet machine (target >= 0.95)
   default busy / 1 thread quiet    torch's default on a busy machine (no target)
 
-It prints a table and writes JSON like benchmarks/throughput.py (``--json``,
+After ``--min-blocks``, a block measures only the conditions of the ratios still wider than
+that (the slow busy default run drops out once its ratio is known). It prints a table and
+writes JSON like benchmarks/throughput.py (``--json``,
 ``--update-committed`` for the README's ``benchmarks/busy-DEVICE.json``).
 
     python benchmarks/busy.py                    # the README's table (tens of minutes on CPU)
@@ -83,6 +85,14 @@ def one_core_busy() -> Iterator[subprocess.Popen]:
         child.wait()
 
 
+def paired(
+    numerators: list[float | None], denominators: list[float | None]
+) -> tuple[list[float], list[float]]:
+    """The blocks that measured both conditions: their two rates."""
+    both = [(n, d) for n, d in zip(numerators, denominators, strict=True) if None not in (n, d)]
+    return [n for n, _ in both], [d for _, d in both]
+
+
 def label(condition: tuple[str, str]) -> str:
     """A condition's key in the JSON and the tables: ``busy auto``."""
     return " ".join(condition)
@@ -107,26 +117,45 @@ def measure_row(
         )
         for setting, value in SETTINGS.items()
     }
-    rates: dict[tuple[str, str], list[float]] = {c: [] for c in CONDITIONS}
-    chosen: dict[tuple[str, str], list[int]] = {c: [] for c in CONDITIONS}
+    # one entry per block; None where a block left the condition out
+    rates: dict[tuple[str, str], list[float | None]] = {c: [] for c in CONDITIONS}
+    chosen: dict[tuple[str, str], list[int | None]] = {c: [] for c in CONDITIONS}
 
-    def run(load: str) -> None:
-        for condition_load, setting in CONDITIONS:
-            if condition_load != load:
+    def intervals() -> list[RatioInterval]:
+        return [paired_ratio(*paired(rates[n], rates[d])) for n, d, _ in RATIOS.values()]
+
+    def wanted() -> set[tuple[str, str]]:
+        """Every condition until --min-blocks; then those of the ratios still too wide."""
+        if len(rates["quiet", "auto"]) < args.min_blocks:
+            return set(CONDITIONS)
+        wide = [
+            (n, d)
+            for (n, d, _), i in zip(RATIOS.values(), intervals(), strict=True)
+            if i.half_width > args.half_width
+        ]
+        return {c for pair in wide for c in pair}
+
+    def run(load: str, conditions: set[tuple[str, str]]) -> None:
+        for condition in CONDITIONS:
+            if condition[0] != load:
                 continue
-            torch.set_num_threads(default_threads)  # threads=null: torch's default count
-            rate, choice = framework(configs[setting])
-            rates[load, setting].append(rate)
-            chosen[load, setting].append(choice.threads)
+            rate, threads = None, None
+            if condition in conditions:
+                torch.set_num_threads(default_threads)  # threads=null: torch's default count
+                rate, choice = framework(configs[condition[1]])
+                threads = choice.threads
+            rates[condition].append(rate)
+            chosen[condition].append(threads)
         torch.set_num_threads(default_threads)
 
     def block() -> None:
-        run("quiet")
-        with one_core_busy():
-            run("busy")
-
-    def intervals() -> list[RatioInterval]:
-        return [paired_ratio(rates[n], rates[d]) for n, d, _ in RATIOS.values()]
+        conditions = wanted()
+        run("quiet", conditions)
+        if any(load == "busy" for load, _ in conditions):
+            with one_core_busy():
+                run("busy", conditions)
+        else:
+            run("busy", conditions)
 
     measure_until_narrow(block, intervals, args.half_width, args.min_blocks, args.max_blocks, name)
     ratios = {}
@@ -141,8 +170,11 @@ def measure_row(
         "timed_epochs": args.timed_epochs,
         "blocks": len(rates["quiet", "auto"]),
         "torch_default_threads": default_threads,
-        "samples_per_s": {label(c): round(statistics.median(v), 1) for c, v in rates.items()},
-        "runs": {label(c): [round(x, 1) for x in v] for c, v in rates.items()},
+        "samples_per_s": {
+            label(c): round(statistics.median(x for x in v if x is not None), 1)
+            for c, v in rates.items()
+        },
+        "runs": {label(c): [x if x is None else round(x, 1) for x in v] for c, v in rates.items()},
         "threads_chosen": {label(c): v for c, v in chosen.items()},
         "ratios": ratios,
     }
@@ -161,7 +193,7 @@ def print_tables(results: list[dict]) -> None:
         cells = []
         for load, setting in CONDITIONS:
             key = label((load, setting))
-            threads = sorted(set(r["threads_chosen"][key]))
+            threads = sorted({t for t in r["threads_chosen"][key] if t is not None})
             cells.append(f"{r['samples_per_s'][key]:,.0f} ({'/'.join(map(str, threads))} thr)")
         rates.add_row(r["model"], *cells)
     ratios = Table(
