@@ -32,7 +32,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,7 +40,6 @@ from pathlib import Path
 import torch
 from rich.table import Table
 
-from decoderlab.results import write_json_atomic
 from decoderlab.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
 from throughput import (
     add_block_arguments,
@@ -49,6 +47,7 @@ from throughput import (
     framework,
     interval_text,
     json_path,
+    measure_rows,
     parse_block_arguments,
     wide_console,
 )
@@ -226,16 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, rows = parse_block_arguments(build_parser(), argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = [
-            {
-                **measure_row(name, overrides, args.device, args, Path(tmp) / name),
-                "overrides": args.overrides,
-            }
-            for name, overrides in rows.items()
-        ]
+    results = measure_rows(rows, args, measure_row, json_path(args, "busy"))
     print_tables(results)
-    print(write_json_atomic(json_path(args, "busy"), results))
+    print(json_path(args, "busy"))
     return 0
 
 

@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -316,6 +316,23 @@ def parse_block_arguments(
     return args, {n: [*ROWS[n], *args.overrides] for n in names}
 
 
+def measure_rows(
+    rows: dict[str, list[str]],
+    args: argparse.Namespace,
+    measure: Callable[[str, list[str], str, argparse.Namespace, Path], dict],
+    path: Path,
+) -> list[dict]:
+    """Each row's record from ``measure``, the JSON at ``path`` rewritten (atomically) after
+    every row, so that a long run stopped part way keeps the rows it finished."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, overrides in rows.items():
+            record = measure(name, overrides, args.device, args, Path(tmp) / name)
+            results.append({**record, "overrides": args.overrides})
+            write_json_atomic(path, results)
+    return results
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_block_arguments(parser, "throughput")
@@ -324,16 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, rows = parse_block_arguments(build_parser(), argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = [
-            {
-                **measure_row(name, overrides, args.device, args, Path(tmp) / name),
-                "overrides": args.overrides,
-            }
-            for name, overrides in rows.items()
-        ]
+    results = measure_rows(rows, args, measure_row, json_path(args))
     print_table(results)
-    print(write_json_atomic(json_path(args), results))
+    print(json_path(args))
     return 0
 
 
