@@ -20,24 +20,25 @@ from tests.conftest import REPO, run_benchmark
 STEPS = 12
 
 
+def run_quick(stem: str, rows: str, env: dict[str, str], tmp_path: Path):
+    """``benchmarks/<stem>.py --quick`` without a progress bar: the result and its JSON rows,
+    which go to the outputs folder (the path is the last line printed)."""
+    result = run_benchmark(
+        f"{stem}.py", "--quick", "--rows", rows, "callbacks.progress_bar=null", env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "outputs" / "benchmarks" / f"{stem}-cpu.json"
+    assert result.stdout.strip().endswith(str(out))
+    return result, json.loads(out.read_text())
+
+
 @pytest.mark.slow
 def test_benchmark_quick_mode_writes_a_ratio_per_row(cli_env, tmp_path):
     """By default the JSON goes to the outputs folder; the committed one is left alone."""
     committed = REPO / "benchmarks" / "throughput-cpu.json"
     before = committed.stat()
-    result = run_benchmark(
-        "throughput.py",
-        "--quick",
-        "--rows",
-        "seed_upsampling2d,pixel_shuffle",
-        "callbacks.progress_bar=null",
-        env=cli_env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "outputs" / "benchmarks" / "throughput-cpu.json"
-    assert result.stdout.strip().endswith(str(out))
+    result, rows = run_quick("throughput", "seed_upsampling2d,pixel_shuffle", cli_env, tmp_path)
     assert committed.stat().st_mtime_ns == before.st_mtime_ns
-    rows = json.loads(out.read_text())
     assert [r["model"] for r in rows] == ["seed_upsampling2d", "pixel_shuffle"]
     assert all(r["overrides"] == ["callbacks.progress_bar=null"] for r in rows)
     assert "━" not in result.stdout.split("training samples/s")[0]  # no progress bar drawn
@@ -69,19 +70,8 @@ def test_benchmarks_reject_bad_options(script):
 
 @pytest.mark.slow
 def test_busy_benchmark_quick_mode_writes_every_condition_and_ratio(cli_env, tmp_path):
-    """Two blocks of the six conditions; under a busy core auto leaves that core alone."""
-    result = run_benchmark(
-        "busy.py",
-        "--quick",
-        "--rows",
-        "seed_upsampling2d",
-        "callbacks.progress_bar=null",
-        env=cli_env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "outputs" / "benchmarks" / "busy-cpu.json"
-    assert result.stdout.strip().endswith(str(out))
-    (row,) = json.loads(out.read_text())
+    """Two blocks of the five conditions; under a busy core auto leaves that core alone."""
+    result, (row,) = run_quick("busy", "seed_upsampling2d", cli_env, tmp_path)
     conditions = ["quiet default", "quiet 1 thread", "quiet auto", "busy default", "busy auto"]
     assert list(row["runs"]) == conditions
     assert all(len(row["runs"][c]) == 2 for c in conditions)
