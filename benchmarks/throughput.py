@@ -261,7 +261,7 @@ def add_block_arguments(parser: argparse.ArgumentParser, stem: str) -> None:
         help="blocks run until every ratio's 95%% interval is at most this wide on each side",
     )
     parser.add_argument("--min-blocks", type=int, default=8)
-    parser.add_argument("--max-blocks", type=int, default=40)
+    parser.add_argument("--max-blocks", type=int, default=80)
     parser.add_argument("--rows", default=",".join(ROWS), help=f"subset of {','.join(ROWS)}")
     parser.add_argument("--quick", action="store_true", help="8 steps, 2 blocks (CI)")
     parser.add_argument(
