@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SWEEP_ARGS ?=
 
-.PHONY: install sweep test test-fast lint tensorboard demo clean
+.PHONY: install system-packages sweep test test-fast lint tensorboard demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ sweep: install
 	$(VENV)/bin/decoderlab-train -m experiment=race_decoders \
 		$(if $(SWEEP_LAUNCHER),launcher=$(SWEEP_LAUNCHER)) $(SWEEP_ARGS)
 
-test: install
+# the one-node SLURM cluster of tests/test_slurm.py (slurm-wlm, munge: installed only when missing);
+# when they cannot be installed the SLURM tests fail with the command to run, after the others
+system-packages:
+	@scripts/install-slurm || echo "make: SLURM and MUNGE are missing; tests/test_slurm.py will fail" >&2
+
+test: install system-packages
 	$(PY) -m pytest
 
 test-fast: install

@@ -173,7 +173,7 @@ def measure_row(
             label(c): round(statistics.median(x for x in v if x is not None), 1)
             for c, v in rates.items()
         },
-        "runs": {label(c): [x if x is None else round(x, 1) for x in v] for c, v in rates.items()},
+        "runs": {label(c): list(v) for c, v in rates.items()},
         "threads_chosen": {label(c): v for c, v in chosen.items()},
         "ratios": ratios,
     }

@@ -190,9 +190,9 @@ def measure_row(
         "framework_samples_per_s": round(statistics.median(fw), 1),
         "ratio": to_plain.as_record(),
         "ratio_to_tuned_loop": to_tuned.as_record(),
-        "plain_runs": [round(v, 1) for v in plain],
-        "tuned_loop_runs": [round(v, 1) for v in tuned],
-        "framework_runs": [round(v, 1) for v in fw],
+        "plain_runs": list(plain),
+        "tuned_loop_runs": list(tuned),
+        "framework_runs": list(fw),
     }
 
 

@@ -48,10 +48,10 @@ def test_benchmark_quick_mode_writes_a_ratio_per_row(cli_env, tmp_path):
         for key, runs in (("ratio", "plain_runs"), ("ratio_to_tuned_loop", "tuned_loop_runs")):
             block_ratios = [b / a for b, a in zip(row["framework_runs"], row[runs], strict=True)]
             record = row[key]
-            assert record["ratio"] == pytest.approx(math.prod(block_ratios) ** 0.5, rel=1e-3)
+            assert record["ratio"] == pytest.approx(math.prod(block_ratios) ** 0.5, rel=1e-9)
             assert record["low"] <= record["ratio"] <= record["high"]
             assert record["half_width"] == pytest.approx(
-                (record["high"] - record["low"]) / 2, rel=1e-3
+                (record["high"] - record["low"]) / 2, rel=1e-9
             )
     assert "b/a" in result.stdout and "b/a'" in result.stdout
     assert "95% interval" in result.stdout
@@ -88,7 +88,7 @@ def test_busy_benchmark_quick_mode_writes_every_condition_and_ratio(cli_env, tmp
     block_ratios = [
         b / a for b, a in zip(row["runs"]["busy auto"], row["runs"]["quiet 1 thread"], strict=True)
     ]
-    assert ratio["ratio"] == pytest.approx(math.prod(block_ratios) ** 0.5, rel=1e-3)
+    assert ratio["ratio"] == pytest.approx(math.prod(block_ratios) ** 0.5, rel=1e-9)
     assert ratio["verdict"] in {"met", "met by the estimate", "not met"}
     assert "auto busy / 1 thread quiet" in result.stdout
 

@@ -40,11 +40,12 @@ class RatioInterval:
         return f"{self.ratio:.2f} [{self.low:.2f}, {self.high:.2f}]"
 
     def as_record(self) -> dict[str, float | int]:
+        """Unrounded, so that every field can be recomputed from the others exactly."""
         return {
-            "ratio": round(self.ratio, 4),
-            "low": round(self.low, 4),
-            "high": round(self.high, 4),
-            "half_width": round(self.half_width, 4),
+            "ratio": self.ratio,
+            "low": self.low,
+            "high": self.high,
+            "half_width": self.half_width,
             "blocks": self.blocks,
             "confidence": self.confidence,
         }
