@@ -11,7 +11,7 @@ conditions, one after another in every block:
   ``threads=auto`` (which takes one thread there: the table shows what each run chose).
 
 Blocks run until the 95% interval of every ratio below (geometric mean of the blocks' ratios,
-decoderlab.speed_ratio) is at most ``--half-width`` (0.05) on each side:
+decoderlab.stats.speed_ratio) is at most ``--half-width`` (0.05) on each side:
 
   auto busy / 1 thread quiet       the default run on a busy machine (target >= 0.8)
   auto quiet / default quiet       what the policy costs on a quiet machine (target >= 0.95)
@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from rich.table import Table
 
-from decoderlab.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
+from decoderlab.stats.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
 from throughput import (
     add_block_arguments,
     compose_row,

@@ -12,7 +12,7 @@ model with each decoder family, it measures training samples per second of
       excluded from (b), as it is absent from (a)), with ``threads: auto`` as a default run has;
 
 Each block measures (a), (a') and (b) once, one after another; blocks run until the 95%
-intervals of b/a and b/a' (geometric mean of the blocks' ratios, decoderlab.speed_ratio) are
+intervals of b/a and b/a' (geometric mean of the blocks' ratios, decoderlab.stats.speed_ratio) are
 at most ``--half-width`` (0.05) on each side. It prints a table with medians and the ratios
 with their intervals, also written as JSON: to
 ``outputs/benchmarks/throughput-DEVICE.json`` (under ``$DECODERLAB_OUTPUT_DIR`` if set), or
@@ -47,9 +47,9 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from decoderlab.results import write_json_atomic
-from decoderlab.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
-from decoderlab.threads import ThreadChoice
+from decoderlab.records import write_json_atomic
+from decoderlab.runtime.threads import ThreadChoice
+from decoderlab.stats.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
 from decoderlab.train import build_run, config_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -290,7 +290,7 @@ def parse_block_arguments(
 ) -> tuple[argparse.Namespace, dict[str, list[str]]]:
     """The parsed options (``--quick`` applied) and the rows' overrides; exits 2 on bad input."""
     args = parser.parse_args(argv)
-    progress = logging.getLogger("decoderlab.speed_ratio")
+    progress = logging.getLogger("decoderlab.stats.speed_ratio")
     progress.setLevel(logging.INFO)
     progress.addHandler(logging.StreamHandler())
     names = args.rows.split(",")

@@ -109,7 +109,7 @@ def quick_gc():
     """statsmodels' ``multipletests(method="holm")`` calls ``gc.collect()`` on every call (up to
     0.2 s in a process holding torch and scipy); freezing the objects alive now keeps the
     thousands of calls of the simulations fast. Results are unaffected."""
-    import decoderlab.report.paired  # noqa: F401 - imported before the freeze
+    import decoderlab.stats.paired  # noqa: F401 - imported before the freeze
 
     gc.freeze()
     yield

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from decoderlab.data import MNISTDataModule, TensorBatches
+from decoderlab.tasks.mnist import MNISTDataModule, TensorBatches
 
 
 class InjectedFault(RuntimeError):

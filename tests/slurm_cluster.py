@@ -101,7 +101,7 @@ class SlurmCluster:
         if missing := missing_programs():
             raise SlurmUnavailable(
                 f"the SLURM test cluster needs {', '.join(missing)}, not found on PATH or in "
-                f"/usr/sbin; install them with `apt-get install -y {PACKAGES}` (.ci/run does)"
+                f"/usr/sbin; install them with `apt-get install -y {PACKAGES}` (make test does)"
             )
         if os.geteuid() != 0:
             raise SlurmUnavailable("the SLURM test cluster must run as root (slurmd starts jobs)")

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from decoderlab.metrics.flat_field import field_periodic_ratio
-from decoderlab.results import FIGURES_FILE, FLAT_FIELD_ARRAYS, read_arrays
+from decoderlab.records import FIGURES_FILE, FLAT_FIELD_ARRAYS, read_arrays
 from decoderlab.train import train
 
 FAST = ("debug=fast", "data.train_size=200", "callbacks.progress_bar=null")

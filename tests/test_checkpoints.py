@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decoderlab.checkpoints import RunCheckpoint, relocated_state
+from decoderlab.runtime.checkpoints import RunCheckpoint, relocated_state
 
 
 def checkpoint_state(folder) -> dict:

@@ -13,8 +13,8 @@ import stat
 import pytest
 import torch
 
-from decoderlab import data as data_module
-from decoderlab.data import (
+from decoderlab.tasks import mnist as data_module
+from decoderlab.tasks.mnist import (
     MNIST_FILES,
     EpochPermutation,
     MNISTDataError,
@@ -238,7 +238,7 @@ def test_missing_files_try_download_then_explain(tmp_path, monkeypatch):
         calls.append((root, train, download))
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
 
-    monkeypatch.setattr("decoderlab.data.MNIST", offline_mnist)
+    monkeypatch.setattr("decoderlab.tasks.mnist.MNIST", offline_mnist)
     with pytest.raises(FileNotFoundError, match="no network"):
         prepare_mnist(tmp_path, download=True)
     assert calls == [(str(tmp_path), True, True)]

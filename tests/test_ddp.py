@@ -20,9 +20,9 @@ import torch
 from hydra.utils import instantiate
 
 from decoderlab.callbacks import CheckerboardMetrics
-from decoderlab.data import EpochPermutation, MNISTDataModule, TensorBatches
-from decoderlab.interrupt import INTERRUPT_CHECKPOINT
-from decoderlab.results import FIGURES_FILE, RESIDUAL_SPECTRUM_ARRAY, read_arrays
+from decoderlab.records import FIGURES_FILE, RESIDUAL_SPECTRUM_ARRAY, read_arrays
+from decoderlab.runtime.interrupt import INTERRUPT_CHECKPOINT
+from decoderlab.tasks.mnist import EpochPermutation, MNISTDataModule, TensorBatches
 from tests.cli_runs import REPO, read_metrics, run_subprocess
 from tests.conftest import SHIPPED_DATA
 

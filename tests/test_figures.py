@@ -20,6 +20,7 @@ from decoderlab.pictures import (
     flat_field_deviation,
     flat_field_rgb,
 )
+from decoderlab.records import FIGURES_FILE, write_json_atomic, write_npz_atomic
 from decoderlab.report import main, write_report
 from decoderlab.report.figures import draw_figures
 from decoderlab.report.figures.flat_field import TILE_PIXELS
@@ -27,7 +28,6 @@ from decoderlab.report.figures.spectrum import frequency_classes
 from decoderlab.report.pareto import cost_quality_front, pareto_optimal
 from decoderlab.report.stats import summarise
 from decoderlab.report.sweep import load_jobs
-from decoderlab.results import FIGURES_FILE, write_json_atomic, write_npz_atomic
 
 SIZE = 28  # spectra: 28 x 28 (MNIST); flat fields: 24 x 24, whole periods of 4
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.power import TTestPower
 
-from decoderlab.report.paired import (
+from decoderlab.stats.paired import (
     BEST,
     NOT_DISTINGUISHABLE,
     PAIRED,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from decoderlab.progress import planned_jobs, sweep_progress, write_plan
-from decoderlab.results import write_json_atomic
+from decoderlab.records import write_json_atomic
+from decoderlab.runtime.progress import planned_jobs, sweep_progress, write_plan
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 

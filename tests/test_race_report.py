@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from decoderlab.racing import Race, RaceSettings
 from decoderlab.report.race import race_section
+from decoderlab.stats.racing import Race, RaceSettings
 from tests.test_race_rounds import noise, run_race
 
 

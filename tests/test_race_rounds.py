@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from decoderlab.racing import (
+from decoderlab.stats.racing import (
     ALL_FAILED,
     DROPPED,
     FAILED,

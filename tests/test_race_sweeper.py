@@ -15,8 +15,8 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from decoderlab.racing import DROPPED, MAX_SEEDS, ONE_LEFT
-from decoderlab.report.paired import WORSE, compare_to_best
+from decoderlab.stats.paired import WORSE, compare_to_best
+from decoderlab.stats.racing import DROPPED, MAX_SEEDS, ONE_LEFT
 from hydra_plugins.decoderlab_sweepers.race_sweeper import RaceSweeper, job_result
 from tests.cli_runs import BUDGET, read_metrics, run_in_process
 from tests.conftest import SHIPPED_DATA

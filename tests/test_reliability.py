@@ -13,14 +13,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from decoderlab.config_checks import (
+from decoderlab.model import DivergenceError
+from decoderlab.runtime.config_checks import (
     ConfigTypeError,
     accepts,
     check_argument_types,
     describe,
     unwritable_reason,
 )
-from decoderlab.model import DivergenceError
 from decoderlab.train import config_dir, train
 from tests.cli_runs import BUDGET, read_metrics, results_of, run_in_process
 from tests.conftest import SHIPPED_DATA, write_idx
@@ -170,7 +170,7 @@ def test_a_wrong_data_type_names_key_value_and_expected_type(shipped_data, tmp_p
     assert result.returncode == 1
     assert (
         "data.batch_size='x' (str) is not valid: "
-        "decoderlab.data.MNISTDataModule expects batch_size: int"
+        "decoderlab.tasks.mnist.MNISTDataModule expects batch_size: int"
     ) in result.stderr
     assert_nothing_like_a_result(tmp_path)
 

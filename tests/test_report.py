@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from scipy import stats
 
+from decoderlab.records import write_json_atomic
 from decoderlab.report import main, write_report
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE
 from decoderlab.report.stats import mean_ci
-from decoderlab.results import write_json_atomic
 from tests.tiny_sweep import console_script
 
 # Student t quantiles t_{0.975, df} (printed tables: 12.706 and 4.303)

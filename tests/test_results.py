@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from decoderlab.results import replaced_atomically, software_versions, write_json_atomic
+from decoderlab.records import replaced_atomically, software_versions, write_json_atomic
 from decoderlab.train import train
 from tests.cli_runs import BUDGET
 

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from decoderlab.interrupt import INTERRUPT_CHECKPOINT
+from decoderlab.runtime.interrupt import INTERRUPT_CHECKPOINT
 from decoderlab.train import train
 from tests.cli_runs import BUDGET, read_metrics, results_of, run_in_process, run_subprocess
 from tests.conftest import SHIPPED_DATA
@@ -219,7 +219,7 @@ SWEEP = (
     "-m",
     *BUDGET,
     "trainer.max_epochs=1",
-    "data._target_=decoderlab.data.MNISTDataModule,tests.faults.LoaderFailsMidEpoch,"
+    "data._target_=decoderlab.tasks.mnist.MNISTDataModule,tests.faults.LoaderFailsMidEpoch,"
     "tests.faults.NaNBatch",
 )
 

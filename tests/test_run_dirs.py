@@ -15,9 +15,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from decoderlab.job_identity import SEED_KEYS, config_hash
-from decoderlab.resume import JobMismatchError
-from decoderlab.run_dir import RunDirectoryInUse
+from decoderlab.runtime.job_identity import SEED_KEYS, config_hash
+from decoderlab.runtime.resume import JobMismatchError
+from decoderlab.runtime.run_dir import RunDirectoryInUse
 from decoderlab.train import config_dir, train
 from tests.cli_runs import BUDGET, REPO, read_metrics, run_in_process
 from tests.conftest import SHIPPED_DATA

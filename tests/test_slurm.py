@@ -1,7 +1,7 @@
 """Sweeps submitted to a real one-node SLURM cluster (tests/slurm_cluster.py) through
 ``launcher=submitit_slurm``: one job array, every job a SLURM task, failure isolation.
 
-The cluster needs Debian's ``slurm-wlm`` and ``munge`` packages and root (``.ci/run`` installs
+The cluster needs Debian's ``slurm-wlm`` and ``munge`` packages and root (``make test`` installs
 them); without them these tests fail with the reason, they are never skipped.
 """
 

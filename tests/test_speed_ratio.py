@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from decoderlab.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
+from decoderlab.stats.speed_ratio import RatioInterval, measure_until_narrow, paired_ratio
 
 
 def test_the_interval_is_the_t_interval_of_the_log_ratios():

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from skimage.metrics import structural_similarity as skimage_ssim
 
-from decoderlab.data import prepare_mnist
 from decoderlab.metrics import StructuralSimilarity, structural_similarity
 from decoderlab.model import image_metrics
+from decoderlab.tasks.mnist import prepare_mnist
 from tests.conftest import SHIPPED_DATA
 
 

@@ -15,11 +15,11 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 from PIL import Image
 
-from decoderlab import machine
-from decoderlab.hydra_callbacks import IsolateJobFailures
-from decoderlab.machine import parallel_jobs, usable_cores
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE, strips_figure_size
 from decoderlab.report.figures.front import FRONT_SIZE
+from decoderlab.runtime import machine
+from decoderlab.runtime.hydra_callbacks import IsolateJobFailures
+from decoderlab.runtime.machine import parallel_jobs, usable_cores
 from decoderlab.train import config_dir
 from tests.tiny_sweep import DECODERS, SEEDS, run_sweep, tiny_sweep
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from decoderlab import threads as thread_policy
-from decoderlab.machine import parallel_jobs
-from decoderlab.threads import ThreadChoice, choose_threads, other_processes_busy_cores
+from decoderlab.runtime import threads as thread_policy
+from decoderlab.runtime.machine import parallel_jobs
+from decoderlab.runtime.threads import ThreadChoice, choose_threads, other_processes_busy_cores
 from decoderlab.train import train
 from tests.cli_runs import BUDGET
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from decoderlab.machine import usable_cores
+from decoderlab.runtime.machine import usable_cores
 from decoderlab.train import build_run
 from tests.conftest import REPO, run_benchmark
 

@@ -16,7 +16,7 @@ from torchvision.utils import make_grid
 from decoderlab.metrics import CheckerboardScores, ResidualSpectrum, lattice_periods
 from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
 from decoderlab.pictures import flat_field_rgb, spectrum_figure
-from decoderlab.results import (
+from decoderlab.records import (
     DIGITS_ARRAY,
     FIGURES_FILE,
     FLAT_FIELD_ARRAYS,

@@ -21,17 +21,17 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from decoderlab import run_dir
 from decoderlab.callbacks import FlatFieldProbe, RunStats
-from decoderlab.config_checks import check_accelerator, check_argument_types
-from decoderlab.interrupt import DistributedStop, StopSignals, stop_signal
-from decoderlab.job_identity import config_hash
-from decoderlab.machine import register_resolvers
 from decoderlab.model import DivergenceError
-from decoderlab.results import METRICS_FILE, software_versions, write_json_atomic
-from decoderlab.resume import checkpoint_to_resume, finished_record, latest_checkpoint
-from decoderlab.threads import ThreadChoice, apply_threads
-from decoderlab.torch_runtime import skip_idle_runtime_work
+from decoderlab.records import METRICS_FILE, software_versions, write_json_atomic
+from decoderlab.runtime import run_dir
+from decoderlab.runtime.config_checks import check_accelerator, check_argument_types
+from decoderlab.runtime.interrupt import DistributedStop, StopSignals, stop_signal
+from decoderlab.runtime.job_identity import config_hash
+from decoderlab.runtime.machine import register_resolvers
+from decoderlab.runtime.resume import checkpoint_to_resume, finished_record, latest_checkpoint
+from decoderlab.runtime.threads import ThreadChoice, apply_threads
+from decoderlab.runtime.torch_runtime import skip_idle_runtime_work
 
 log = logging.getLogger(__name__)
 register_resolvers()

@@ -18,7 +18,6 @@ from decoderlab.report.document import (
 from decoderlab.report.figures import UnknownReferenceError, choose_reference, draw_figures
 from decoderlab.report.figures.forest import forest_figure
 from decoderlab.report.figures.output import save
-from decoderlab.report.paired import ALPHA, PairedVerdicts, compare_to_best
 from decoderlab.report.pareto import cost_quality_front
 from decoderlab.report.race import race_section
 from decoderlab.report.stats import DecoderSummary, checkerboard_metrics, seed_values, summarise
@@ -29,6 +28,7 @@ from decoderlab.report.verdicts import (
     verdicts_note,
     write_paired_csv,
 )
+from decoderlab.stats.paired import ALPHA, PairedVerdicts, compare_to_best
 
 REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"

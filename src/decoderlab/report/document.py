@@ -9,7 +9,6 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from decoderlab.report.paired import PairedVerdicts
 from decoderlab.report.stats import (
     CONFIDENCE,
     PARAMS,
@@ -19,6 +18,7 @@ from decoderlab.report.stats import (
 )
 from decoderlab.report.sweep import Job
 from decoderlab.report.verdicts import verdict_sentence
+from decoderlab.stats.paired import PairedVerdicts
 
 # below this, a value is rounding noise (e.g. FFCR of a block with no checkerboard)
 TINY = 1e-12

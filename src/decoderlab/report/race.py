@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from decoderlab.racing import (
+from decoderlab.stats.racing import (
     ALL_FAILED,
     DROPPED,
     FAILED,

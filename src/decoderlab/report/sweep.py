@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from decoderlab.racing import RACE_FILE
-from decoderlab.results import FIGURES_FILE, METRICS_FILE, read_arrays, read_record
+from decoderlab.records import FIGURES_FILE, METRICS_FILE, read_arrays, read_record
+from decoderlab.stats.racing import RACE_FILE
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from decoderlab.report.paired import (
+from decoderlab.stats.paired import (
     BEST,
     NOT_DISTINGUISHABLE,
     PAIRED,

@@ -4,7 +4,8 @@
 
 The candidates are the combinations of the swept parameters other than ``seed`` (from
 ``hydra.sweeper.params`` and the command line, in Hydra's basic sweeper's order). The race
-(``decoderlab.racing.Race``) chooses the seeds: 1, 2, ... up to ``max_seeds``; a ``seed`` sweep
+(``decoderlab.stats.racing.Race``)
+chooses the seeds: 1, 2, ... up to ``max_seeds``; a ``seed`` sweep
 or value given is not used, and the log says so. Each round is launched through the configured
 launcher (basic, joblib, submitit, ...), its job numbers following the previous round's, so run
 directories are ``<sweep dir>/0``, ``1``, ... as usual. After each round the sweeper reads every
@@ -36,7 +37,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from decoderlab.racing import RACE_FILE, Race, RaceSettings, RaceSettingsError
+from decoderlab.stats.racing import RACE_FILE, Race, RaceSettings, RaceSettingsError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ SEED_KEY = "seed"
 @dataclass
 class RaceSweeperConf:
     """``hydra/sweeper=race``'s settings (``hydra.sweeper.<knob>``): the race's knobs (see
-    ``decoderlab.racing.RaceSettings``; ``metric`` and ``alpha`` default to the report's),
+    ``decoderlab.stats.racing.RaceSettings``; ``metric`` and ``alpha`` default to the report's),
     ``max_batch_size`` (jobs handed to the launcher at once, null: a whole round) and ``params``
     (the sweep, as for Hydra's basic sweeper)."""
 
@@ -79,8 +80,8 @@ def job_result(job: JobReturn, metric: str) -> tuple[float | None, str | None, d
     directory's metrics.json is then not trusted to be its own (a resumed job refused another
     job's directory). Raises SystemExit when an ok record has no ``metric``.
     """
+    from decoderlab.records import read_record
     from decoderlab.report.stats import run_values
-    from decoderlab.results import read_record
 
     if job.status == JobStatus.FAILED:
         return None, f"the job raised {job._return_value!r}", {}
@@ -173,8 +174,8 @@ class RaceSweeper(Sweeper):
         return {" ".join(o for o in job if o.startswith(tuple(swept))): job for job in jobs}
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
-        from decoderlab.progress import write_plan
-        from decoderlab.results import write_json_atomic
+        from decoderlab.records import write_json_atomic
+        from decoderlab.runtime.progress import write_plan
 
         assert self.config is not None and self.launcher is not None
         candidates = self.candidates(arguments)

@@ -16,6 +16,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from decoderlab.pictures import flat_field_deviation
+from decoderlab.records import (
+    DIGITS_ARRAY,
+    FLAT_FIELD_ARRAYS,
+    RECONSTRUCTIONS_ARRAY,
+    RESIDUAL_SPECTRUM_ARRAY,
+)
 from decoderlab.report.figures.curves import VAL_LOSS_SIZE, val_loss_figure
 from decoderlab.report.figures.flat_field import FlatFieldRow, flat_field_figure
 from decoderlab.report.figures.front import cost_quality_figure
@@ -30,12 +36,6 @@ from decoderlab.report.figures.spectrum import (
 from decoderlab.report.pareto import CostQualityFront
 from decoderlab.report.stats import DecoderSummary
 from decoderlab.report.sweep import Job
-from decoderlab.results import (
-    DIGITS_ARRAY,
-    FLAT_FIELD_ARRAYS,
-    RECONSTRUCTIONS_ARRAY,
-    RESIDUAL_SPECTRUM_ARRAY,
-)
 
 __all__ = [
     "DEFAULT_REFERENCE",

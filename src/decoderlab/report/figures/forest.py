@@ -6,7 +6,7 @@ import math
 
 from matplotlib.figure import Figure
 
-from decoderlab.report.paired import BEST, WORSE, PairedVerdicts
+from decoderlab.stats.paired import BEST, WORSE, PairedVerdicts
 
 WORSE_COLOR, CLOSE_COLOR = "tab:red", "tab:gray"
 

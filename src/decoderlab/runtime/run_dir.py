@@ -4,7 +4,7 @@ run before it writes into a directory holding another run's record.
 A run directory's record is its ``metrics.json`` and Hydra's ``.hydra/`` (composed config and
 overrides); a sweep directory's is Hydra's ``multirun.yaml`` and its job directories. Writing
 into one is allowed only when asked to continue it: ``ckpt_path`` (a run) or ``resume=true``
-(a run or a sweep), and then only for the same job (``decoderlab.resume.check_same_job``).
+(a run or a sweep), and then only for the same job (``decoderlab.runtime.resume.check_same_job``).
 ``GuardRunDirectory`` (a Hydra callback, registered in ``conf/hydra/default.yaml``) checks before
 Hydra creates or writes anything; ``check_run_dir`` is the same check for any caller.
 """
@@ -19,9 +19,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from decoderlab.job_identity import RUN_ONLY_GROUPS, RUN_ONLY_KEYS
-from decoderlab.results import METRICS_FILE
-from decoderlab.resume import JobMismatchError, check_same_job
+from decoderlab.records import METRICS_FILE
+from decoderlab.runtime.job_identity import RUN_ONLY_GROUPS, RUN_ONLY_KEYS
+from decoderlab.runtime.resume import JobMismatchError, check_same_job
 
 HYDRA_RECORD = ".hydra"
 SWEEP_RECORD = "multirun.yaml"
@@ -63,7 +63,7 @@ def check_run_dir(
 ) -> None:
     """Raise RunDirectoryInUse when ``directory`` holds a run's record (one of ``names``) and
     ``cfg`` does not ask to continue it (``ckpt_path`` or ``resume``); with ``resume``, raise
-    ``decoderlab.resume.JobMismatchError`` when that run is another job."""
+    ``decoderlab.runtime.resume.JobMismatchError`` when that run is another job."""
     directory = Path(directory)
     record = run_record(directory, names)
     if record is None:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
 from decoderlab.blocks.validation import check_choice
-from decoderlab.results import replaced_atomically, write_json_atomic
+from decoderlab.records import replaced_atomically, write_json_atomic
 
 # Uncompressed file -> (canonical MD5 of the uncompressed bytes, IDX magic, trailing dims).
 MNIST_FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {

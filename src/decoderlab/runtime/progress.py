@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from decoderlab.results import METRICS_FILE, write_json_atomic
+from decoderlab.records import METRICS_FILE, write_json_atomic
 
 PROGRESS_FILE = "progress.json"
 ENDED = ("ok", "failed", "interrupted")

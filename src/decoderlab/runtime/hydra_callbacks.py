@@ -46,14 +46,14 @@ class IsolateJobFailures(Callback):
 
 class SweepProgress(Callback):
     """A line after each job of a multirun: jobs done / planned, failures, time elapsed and
-    left (``decoderlab.progress``). The plan is written when the multirun starts if the
+    left (``decoderlab.runtime.progress``). The plan is written when the multirun starts if the
     sweeper's job count is known here (basic, Optuna); the racing sweeper writes it each
     round."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from omegaconf import OmegaConf
 
-        from decoderlab.progress import planned_jobs, write_plan
+        from decoderlab.runtime.progress import planned_jobs, write_plan
 
         sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
         planned = planned_jobs(sweeper, list(config.hydra.overrides.task))
@@ -64,7 +64,7 @@ class SweepProgress(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
-        from decoderlab.progress import sweep_progress
+        from decoderlab.runtime.progress import sweep_progress
 
         print(sweep_progress(config.hydra.sweep.dir).line(), flush=True)
 

@@ -4,7 +4,7 @@ it runs.
 Two runs with the same ``config_hash`` trained the same model on the same data with the same
 seed and budget; they may differ in their folders, torch threads, progress bar, or whether they
 were resumed. ``metrics.json`` records the hash, and a resumed run continues a directory's run
-only when the hashes agree (``decoderlab.resume``).
+only when the hashes agree (``decoderlab.runtime.resume``).
 """
 
 from __future__ import annotations

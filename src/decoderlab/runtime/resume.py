@@ -8,8 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from decoderlab.job_identity import config_hash
-from decoderlab.results import METRICS_FILE, read_record
+from decoderlab.records import METRICS_FILE, read_record
+from decoderlab.runtime.job_identity import config_hash
 
 CHECKPOINT_DIR = "checkpoints"
 

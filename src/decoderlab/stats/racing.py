@@ -3,7 +3,7 @@ apart from Hydra (``Race`` takes results and says which jobs run next).
 
 A race (F-Race, Birattari et al. 2002; irace, López-Ibáñez et al. 2016) runs every candidate
 for ``initial_seeds`` seeds, then after each round compares the survivors with the best one by
-``decoderlab.report.paired.compare_to_best`` (paired t-tests over shared seeds, Holm-adjusted over
+``decoderlab.stats.paired.compare_to_best`` (paired t-tests over shared seeds, Holm-adjusted over
 every pair of survivors) and drops each survivor whose verdict is "worse than the best"; the
 survivors get ``seeds_per_round`` more seeds. It stops when one candidate is left, when the
 survivors have run ``max_seeds`` seeds, or when the next round would take the jobs run past
@@ -238,7 +238,7 @@ class Race:
         """Take the results of the round ``next_round`` gave, decide, and return the decisions
         (failed candidates first, then the dropped ones, best first). Raises ValueError when
         the results do not cover exactly the round's jobs, or a value is not finite."""
-        from decoderlab.report.paired import WORSE, compare_to_best
+        from decoderlab.stats.paired import WORSE, compare_to_best
 
         current = self._pending
         if current is None:

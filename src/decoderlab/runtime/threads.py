@@ -21,7 +21,7 @@ from typing import Any
 import psutil
 import torch
 
-from decoderlab.machine import usable_cores
+from decoderlab.runtime.machine import usable_cores
 
 log = logging.getLogger(__name__)
 
