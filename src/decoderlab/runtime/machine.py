@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+import psutil
 from omegaconf import OmegaConf
 
 # Peak resident memory of one default-preset job (torch, Lightning, MNIST as float32):
@@ -12,22 +11,17 @@ JOB_MEMORY_BYTES = 1_500_000_000
 
 
 def usable_cores() -> int:
-    """CPU cores this process may use: its affinity mask, or all of os.cpu_count()."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new processes (Linux MemAvailable), None if unknown."""
+    """CPU cores this process may use: its affinity mask (psutil), else all logical cores."""
     try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+        return len(psutil.Process().cpu_affinity())
+    except (AttributeError, psutil.Error):  # no affinity on this platform (macOS)
+        return psutil.cpu_count() or 1
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new processes without swapping (psutil's
+    ``virtual_memory().available``, Linux's MemAvailable)."""
+    return psutil.virtual_memory().available
 
 
 def parallel_jobs(threads_per_job: int = 1) -> int:
@@ -41,10 +35,7 @@ def parallel_jobs(threads_per_job: int = 1) -> int:
             "a positive integer (jobs x threads <= cores), e.g. threads=1"
         )
     jobs = max(1, usable_cores() // max(1, threads_per_job))
-    memory = available_memory()
-    if memory is not None:
-        jobs = min(jobs, max(1, memory // JOB_MEMORY_BYTES))
-    return jobs
+    return min(jobs, max(1, available_memory() // JOB_MEMORY_BYTES))
 
 
 def register_resolvers() -> None:
