@@ -16,6 +16,7 @@ from decoderlab.blocks import (
     StridedConvDown,
     TransposedConvUp,
     ZeroOrderHoldBlur,
+    decoder_variants,
     keras_init_,
     tf_same_pad_amounts,
 )
@@ -26,30 +27,25 @@ from decoderlab.networks import (
     UpSampling2DSeedEncoder,
 )
 
-UP_BLOCKS = {
-    "resize_conv_nearest": lambda ci, co, blur: ResizeConvUp(ci, co, "nearest", blur=blur),
-    "resize_conv_bilinear": lambda ci, co, blur: ResizeConvUp(ci, co, "bilinear", blur=blur),
-    "resize_conv_bicubic": lambda ci, co, blur: ResizeConvUp(ci, co, "bicubic", blur=blur),
-    "transposed_conv_k2": lambda ci, co, blur: TransposedConvUp(ci, co, 2, blur=blur),
-    "transposed_conv_k3": lambda ci, co, blur: TransposedConvUp(ci, co, 3, blur=blur),
-    "transposed_conv_k4": lambda ci, co, blur: TransposedConvUp(ci, co, 4, blur=blur),
-    "pixel_shuffle_default": lambda ci, co, blur: PixelShuffleUp(ci, co, blur=blur),
-    "pixel_shuffle_icnr": lambda ci, co, blur: PixelShuffleUp(ci, co, init="icnr", blur=blur),
-}
+VARIANTS = decoder_variants()
 
 
 def params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("name", UP_BLOCKS)
-@pytest.mark.parametrize("blur", [False, True])
+@pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (7, 7), (5, 9), (14, 14)])
-def test_up_block_doubles_size_exactly(name, blur, size):
-    block = UP_BLOCKS[name](3, 5, blur)
+def test_every_registered_variant_doubles_size_exactly(name, size):
+    block = VARIANTS[name].build(name, 3, 5)
     out = block(torch.randn(2, 3, *size))
     assert out.shape == (2, 5, 2 * size[0], 2 * size[1])
-    assert block.name == name + ("_blur" if blur else "")
+    assert block.name == name
+
+
+@pytest.mark.parametrize("block", [ResizeConvUp(3, 5, "bicubic"), PixelShuffleUp(3, 5, blur=True)])
+def test_blocks_outside_the_named_variants_double_size_too(block):
+    assert block(torch.randn(2, 3, 5, 9)).shape == (2, 5, 10, 18)
 
 
 @pytest.mark.parametrize(

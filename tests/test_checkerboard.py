@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from decoderlab import probe
-from decoderlab.blocks import PixelShuffleUp, ResizeConvUp, TransposedConvUp
+from decoderlab.blocks import PixelShuffleUp, ResizeConvUp, TransposedConvUp, decoder_variants
 from decoderlab.metrics import (
     CheckerboardScores,
     ResidualSpectrum,
@@ -524,7 +524,13 @@ def test_probe_tabulates_every_block_and_writes_csv(tmp_path, capsys):
     assert probe.main(["--inits", "2", "--out", str(out)]) == 0
     assert str(out) in capsys.readouterr().out.replace("\n", "")
     rows = {row["block"]: row for row in csv.DictReader(out.open())}
-    assert len(rows) == 16
+    variants = decoder_variants()
+    blurred = {
+        f"{v}_blur"
+        for v, f in variants.items()
+        if "blur" in f.knobs and not f.variants[v].get("blur", False)
+    }
+    assert set(rows) == set(variants) | blurred
     assert {"transposed_conv_k3", "transposed_conv_k3_blur", "pixel_shuffle_icnr_blur"} <= set(rows)
     assert set(rows["resize_conv_nearest"]) >= {"decoder_ffcr4_mean", "block_ffcr2_std"}
     for name, row in rows.items():

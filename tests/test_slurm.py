@@ -105,7 +105,7 @@ def test_sweep_runs_as_one_slurm_job_array_and_leaves_the_queue_empty(cluster, s
     assert result.returncode == 0, result.stderr[-3000:]
     runs = records(sweep_dir, len(DECODERS) * len(SEEDS))
     assert [(r["status"], r["decoder"], r["seed"]) for r in runs] == [
-        ("ok", decoder, seed) for decoder in DECODERS.values() for seed in SEEDS
+        ("ok", decoder, seed) for decoder in DECODERS for seed in SEEDS
     ]
     slurm = [r["slurm"] for r in runs]
     (array_job_id,) = {s["array_job_id"] for s in slurm}
@@ -136,7 +136,7 @@ def test_slurm_sweep_ends_with_the_report(sweep):
     with (sweep_dir / "report.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert sorted((r["decoder"], r["seeds_ok"]) for r in rows) == sorted(
-        (decoder, str(len(SEEDS))) for decoder in DECODERS.values()
+        (decoder, str(len(SEEDS))) for decoder in DECODERS
     )
 
 

@@ -84,7 +84,7 @@ def tensorboard(tmp_path_factory):
 
 def test_every_job_is_a_run_named_by_decoder_and_seed(tensorboard):
     _, runs = tensorboard
-    expected = {f"{name}_seed{seed}" for name in DECODERS.values() for seed in SEEDS}
+    expected = {f"{name}_seed{seed}" for name in DECODERS for seed in SEEDS}
     assert {run.split("/")[-1] for run in runs} == expected
     assert len({run.split("/")[0] for run in runs}) == len(runs)  # one job directory each
 

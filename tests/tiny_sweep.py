@@ -20,7 +20,7 @@ TINY = (
     "trainer.max_epochs=1",
     "callbacks.progress_bar=null",
 )
-DECODERS = {"resize_conv": "resize_conv_nearest", "transposed_conv": "transposed_conv_k3"}
+DECODERS = ("resize_conv_nearest", "transposed_conv_k3")
 SEEDS = (1, 2)
 
 _done: dict[str, tuple[Path, subprocess.CompletedProcess]] = {}

@@ -1,10 +1,10 @@
 """``decoderlab-probe``: FFCR at init of every decoder block variant, no training needed.
 
-For each upsampling block (resize_conv nearest/bilinear/bicubic, transposed_conv k2/k3/k4,
-pixel_shuffle default/icnr, each with and without the zero-order-hold blur) and several random
-inits, it measures the flat-field checkerboard ratio of the block alone (period 2) and of the
-comparison decoder built from it (every period of its lattice), prints mean and std as a table
-and writes them to CSV.
+For each registered decoder variant (``decoderlab.blocks.decoder_variants()``; a variant without
+blur is probed with and without the zero-order-hold blur where its family has that knob) and
+several random inits, it measures the flat-field checkerboard ratio of the block alone
+(period 2) and of the comparison decoder built from it (every period of its lattice), prints
+mean and std as a table and writes them to CSV.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from decoderlab.blocks import PixelShuffleUp, ResizeConvUp, TransposedConvUp, UpsamplingBlock
-from decoderlab.blocks.upsampling import PIXEL_SHUFFLE_INITS, RESIZE_MODES, TRANSPOSED_KERNELS
+from decoderlab.blocks import UpsamplingBlock, decoder_families
 from decoderlab.metrics import lattice_periods
 from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
 from decoderlab.networks import UpsamplingDecoder
@@ -36,11 +35,14 @@ IMAGE_SIZE = 28
 
 
 def block_variants() -> list[BlockFactory]:
-    """Every upsampling block variant, each without and with blur."""
-    bases: list[BlockFactory] = [partial(ResizeConvUp, mode=m) for m in RESIZE_MODES]
-    bases += [partial(TransposedConvUp, kernel_size=k) for k in TRANSPOSED_KERNELS]
-    bases += [partial(PixelShuffleUp, init=i) for i in PIXEL_SHUFFLE_INITS]
-    return [partial(base, blur=blur) for base in bases for blur in (False, True)]
+    """Every registered variant; one without blur also with blur where its family has the knob."""
+    factories: list[BlockFactory] = []
+    for family in decoder_families().values():
+        for settings in family.variants.values():
+            factories.append(partial(family.block, **settings))
+            if "blur" in family.knobs and not settings.get("blur", False):
+                factories.append(partial(family.block, **settings, blur=True))
+    return factories
 
 
 def comparison_architecture() -> tuple[list[int], int]:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from decoderlab.blocks.init import icnr_
+from decoderlab.blocks.registry import register_decoder
 from decoderlab.blocks.validation import check_choice
 
 RESIZE_MODES = ("nearest", "bilinear", "bicubic")
@@ -17,6 +18,7 @@ RESIZE_KERNELS = (1, 3, 5)
 TRANSPOSED_KERNELS = (2, 3, 4)
 PIXEL_SHUFFLE_INITS = ("default", "icnr")
 PIXEL_SHUFFLE_KERNELS = (1, 3, 5)
+BLUR = (False, True)
 
 # (padding, output_padding) that make ConvTranspose2d(k, stride=2) map H -> 2H.
 _TRANSPOSED_PADDING = {2: (0, 0), 3: (1, 1), 4: (1, 0)}
@@ -56,6 +58,14 @@ class UpsamplingBlock(nn.Module):
         return self.blur(self.upsample(x))
 
 
+@register_decoder(
+    knobs={"mode": RESIZE_MODES, "kernel_size": RESIZE_KERNELS, "blur": BLUR},
+    variants={
+        "resize_conv_nearest": {"mode": "nearest"},
+        "resize_conv_bilinear": {"mode": "bilinear"},
+    },
+    source="Odena et al. 2016, Distill ('Deconvolution and Checkerboard Artifacts')",
+)
 class ResizeConvUp(UpsamplingBlock):
     """nn.Upsample(scale 2, ``mode``) then a stride-1 'same' Conv2d ("resize-convolution")."""
 
@@ -86,6 +96,16 @@ class ResizeConvUp(UpsamplingBlock):
         return self.mode
 
 
+@register_decoder(
+    knobs={"kernel_size": TRANSPOSED_KERNELS, "blur": BLUR},
+    variants={
+        "transposed_conv_k2": {"kernel_size": 2},
+        "transposed_conv_k3": {"kernel_size": 3},
+        "transposed_conv_k4": {"kernel_size": 4},
+        "transposed_conv_k3_blur": {"kernel_size": 3, "blur": True},
+    },
+    source="Dumoulin & Visin 2016, arXiv 1603.07285 (transposed convolution arithmetic)",
+)
 class TransposedConvUp(UpsamplingBlock):
     """nn.ConvTranspose2d(stride 2) with padding/output_padding chosen so H -> 2H."""
 
@@ -114,6 +134,14 @@ class TransposedConvUp(UpsamplingBlock):
         return f"k{self.kernel_size}"
 
 
+@register_decoder(
+    knobs={"init": PIXEL_SHUFFLE_INITS, "kernel_size": PIXEL_SHUFFLE_KERNELS, "blur": BLUR},
+    variants={
+        "pixel_shuffle_default": {"init": "default"},
+        "pixel_shuffle_icnr": {"init": "icnr"},
+    },
+    source="Shi et al. 2016, CVPR (ESPCN, sub-pixel convolution); ICNR: Aitken et al. 2017",
+)
 class PixelShuffleUp(UpsamplingBlock):
     """Sub-pixel convolution: 'same' Conv2d to 4*C_out channels, then nn.PixelShuffle(2).
 
