@@ -101,15 +101,12 @@ def sweep_progress(sweep_dir: str | Path, now: float | None = None) -> Progress:
 
 
 def planned_jobs(sweeper: dict, task_overrides: list[str]) -> int | None:
-    """Jobs a Hydra sweeper config will launch: the product of the sweep lists for Hydra's
-    basic sweeper (its own ``split_arguments``), ``n_trials`` for Optuna; None otherwise."""
-    target = str(sweeper.get("_target_", ""))
-    if target.endswith("BasicSweeper"):
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    """Jobs a Hydra sweeper config will launch: the basic sweeper's job list
+    (``decoderlab.runtime.sweep_jobs``), ``n_trials`` for Optuna; None otherwise."""
+    from decoderlab.runtime import sweep_jobs
 
-        params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-        parsed = OverridesParser.create().parse_overrides(params + list(task_overrides))
-        return sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+    if sweeper.get("_target_") == sweep_jobs.basic_sweeper_target():
+        arguments = sweep_jobs.sweep_arguments(sweeper.get("params"), task_overrides)
+        return len(sweep_jobs.expand(arguments))
     trials = sweeper.get("n_trials")
     return int(trials) if isinstance(trials, int) and not math.isnan(trials) else None

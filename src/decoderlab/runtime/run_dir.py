@@ -20,12 +20,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from decoderlab.records import METRICS_FILE
+from decoderlab.runtime import sweep_jobs
 from decoderlab.runtime.job_identity import RUN_ONLY_GROUPS, RUN_ONLY_KEYS
 from decoderlab.runtime.resume import JobMismatchError, check_same_job
 
 HYDRA_RECORD = ".hydra"
 SWEEP_RECORD = "multirun.yaml"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 class RunDirectoryInUse(RuntimeError):
@@ -92,12 +92,10 @@ def _identity_overrides(overrides: list[str]) -> set[str]:
 
 def basic_sweep_jobs(config: DictConfig) -> list[list[str]]:
     """The overrides of every job Hydra's basic sweeper launches for ``config``, in job order."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
-    parsed = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    arguments = sweep_jobs.sweep_arguments(
+        config.hydra.sweeper.get("params"), config.hydra.overrides.task
+    )
+    return sweep_jobs.expand(arguments)
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
@@ -124,7 +122,8 @@ def check_sweep_dir(sweep_dir: str | Path, config: DictConfig) -> None:
             "leave hydra.sweep.dir out for a new dated one)."
         )
     subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
-    if config.hydra.sweeper._target_ != BASIC_SWEEPER or subdir != "${hydra.job.num}":
+    basic = config.hydra.sweeper._target_ == sweep_jobs.basic_sweeper_target()
+    if not basic or subdir != "${hydra.job.num}":
         return  # jobs unknown before they run: each job checks its own directory
     jobs = [_identity_overrides(job) for job in basic_sweep_jobs(config)]
     for job_dir in _job_dirs(sweep_dir):

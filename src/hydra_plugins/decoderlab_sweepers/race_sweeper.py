@@ -155,12 +155,10 @@ class RaceSweeper(Sweeper):
     def candidates(self, arguments: Sequence[str]) -> dict[str, list[str]]:
         """{label: overrides} of every combination of the swept parameters but ``seed``; the
         label is the swept ``key=value`` pairs, the overrides also hold the fixed ones."""
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from decoderlab.runtime import sweep_jobs
 
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        given = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        overrides = parser.parse_overrides(given)
+        given = sweep_jobs.sweep_arguments(self.params, arguments)
+        overrides = sweep_jobs.parse(given, config_loader=self.hydra_context.config_loader)
         seeds = [o for o in overrides if o.get_key_element().lstrip("+~") == SEED_KEY]
         if seeds:
             log.warning(
@@ -170,7 +168,7 @@ class RaceSweeper(Sweeper):
             )
         kept = [o for o in overrides if o not in seeds]
         swept = {f"{o.get_key_element()}=" for o in kept if o.is_sweep_override()}
-        jobs = BasicSweeper.split_arguments(kept, None)[0]
+        jobs = sweep_jobs.expand(kept)
         return {" ".join(o for o in job if o.startswith(tuple(swept))): job for job in jobs}
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
