@@ -9,6 +9,10 @@ Demšar (2006, JMLR 7). The best decoder is chosen from the same data, so the Ho
 every pair of decoders: adjusting only the k − 1 comparisons with the chosen best lets the
 family-wise error rate grow with k (tests/test_paired.py measures it). Where two decoders
 share fewer than 2 seeds, Welch's unpaired t-test (``ttest_ind(equal_var=False)``) stands in.
+
+With an equivalence margin, each decoder is also tested for equivalence to the best (TOST,
+``decoderlab.stats.equivalence``); those p-values join the same Holm family, and the outcome
+is one of best / equivalent / worse / inconclusive: "not distinguishable" is not "as good".
 """
 
 from __future__ import annotations
@@ -23,17 +27,20 @@ from itertools import combinations
 import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestPower
+
+from decoderlab.stats.equivalence import seeds_for_equivalence, tost_paired, tost_welch
+from decoderlab.stats.intervals import t_interval
+from decoderlab.stats.power import MAX_SEEDS_NEEDED, POWER, pairs_needed
 
 ALPHA = 0.05
 WILCOXON_MIN_PAIRS = 6
-POWER = 0.8
-MAX_SEEDS_NEEDED = 1000
 
 BEST = "best"
 NOT_DISTINGUISHABLE = "not distinguishable from the best"
 WORSE = "worse than the best"
 UNTESTED = "not tested (fewer than 2 seeds)"
+EQUIVALENT = "equivalent to the best"
+INCONCLUSIVE = "inconclusive"
 
 PAIRED, WELCH = "paired t", "Welch t"
 
@@ -54,7 +61,10 @@ class Comparison:
     of the means (Welch), in the metric's units, with its 95% t interval ``low``..``high``.
     ``p`` is the raw two-sided p-value, ``p_holm`` the Holm-adjusted one; ``wins`` counts the
     shared seeds in which the decoder beats the best; ``differences`` are the paired
-    differences, ``family`` the number of pairs Holm adjusted over.
+    differences, ``family`` the number of tests Holm adjusted over. With an equivalence
+    ``margin`` (metric units): ``p_equivalence`` is the TOST p-value that the difference lies
+    within ±margin, ``p_equivalence_holm`` its adjustment in the same family (NaN without a
+    margin or a test).
     """
 
     decoder: str
@@ -73,6 +83,25 @@ class Comparison:
     differences: tuple[float, ...] = ()
     family: int = 1
     alpha: float = ALPHA
+    margin: float | None = None
+    p_equivalence: float = math.nan
+    p_equivalence_holm: float = math.nan
+
+    @property
+    def equivalent(self) -> bool:
+        """Shown within ±margin of the best (Holm-adjusted TOST p < alpha)."""
+        return bool(self.p_equivalence_holm < self.alpha)
+
+    @property
+    def outcome(self) -> str:
+        """BEST, EQUIVALENT (shown within the margin: this wins over WORSE, a difference too
+        small to matter), WORSE, INCONCLUSIVE (neither shown), or UNTESTED. Without a margin
+        the difference verdict (``verdict``)."""
+        if self.margin is None or self.verdict in (BEST, UNTESTED):
+            return self.verdict
+        if self.equivalent:
+            return EQUIVALENT
+        return WORSE if self.verdict == WORSE else INCONCLUSIVE
 
     def simultaneous_interval(self) -> tuple[float, float]:
         """The paired difference's t interval at confidence 1 − alpha / family (Bonferroni
@@ -80,7 +109,7 @@ class Comparison:
         which Holm's never fails to do. NaN for an unpaired comparison."""
         if self.test != PAIRED:
             return math.nan, math.nan
-        return _t_interval(np.array(self.differences), 1 - self.alpha / self.family)
+        return t_interval(np.array(self.differences), 1 - self.alpha / self.family)
 
     @cached_property
     def seeds_needed(self) -> int | None:
@@ -89,6 +118,15 @@ class Comparison:
         if self.verdict != NOT_DISTINGUISHABLE or self.test != PAIRED:
             return None
         return seeds_needed(np.array(self.differences), self.alpha / self.family)
+
+    @cached_property
+    def seeds_for_equivalence(self) -> int | None:
+        """For an inconclusive paired comparison: the pairs a TOST would need to show
+        equivalence at the Bonferroni level alpha / family (``seeds_for_equivalence``)."""
+        if self.outcome != INCONCLUSIVE or self.test != PAIRED:
+            return None
+        d = np.array(self.differences)
+        return seeds_for_equivalence(d, self.margin, self.alpha / self.family)
 
 
 @dataclass(frozen=True)
@@ -107,13 +145,25 @@ class PairwiseCell:
 
 @dataclass(frozen=True)
 class PairedVerdicts:
-    """Every decoder against the best on ``metric``, plus the full pairwise matrix."""
+    """Every decoder against the best on ``metric``, plus the full pairwise matrix.
+    ``margin``: the equivalence margin in the metric's units (None: no equivalence tests),
+    ``margin_fraction`` the fraction of the best's mean it was set from."""
 
     metric: str
     alpha: float
     best: str | None
     comparisons: list[Comparison]
     pairwise: list[PairwiseCell]
+    margin: float | None = None
+    margin_fraction: float | None = None
+
+    @property
+    def equivalent(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.outcome == EQUIVALENT]
+
+    @property
+    def inconclusive(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.outcome == INCONCLUSIVE]
 
     @property
     def worse(self) -> list[Comparison]:
@@ -126,12 +176,6 @@ class PairedVerdicts:
     @property
     def uses_welch(self) -> bool:
         return any(c.test == WELCH for c in self.comparisons)
-
-
-def _t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    half = stats.t.ppf((1 + confidence) / 2, len(values) - 1) * values.std(ddof=1)
-    half /= math.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
 
 
 def _paired_p(differences: np.ndarray) -> float:
@@ -156,33 +200,16 @@ def seeds_needed(
     differences: np.ndarray, alpha: float, power: float = POWER, cap: int = MAX_SEEDS_NEEDED
 ) -> int | None:
     """Pairs a two-sided paired t-test needs to detect the observed mean difference at level
-    ``alpha`` with ``power``: the smallest n whose power (statsmodels ``TTestPower.power``,
-    effect size |mean|/sd of ``differences``, Cohen 1988) reaches ``power``. None when
-    undefined (no spread, no difference) or above ``cap``."""
+    ``alpha`` with ``power``, at effect size |mean|/sd of ``differences`` (Cohen 1988):
+    ``pairs_needed`` for the tail in the effect's direction at alpha / 2 (the other tail's
+    share of the power is below 1e-15 here). None when undefined (fewer than 2 differences,
+    no spread, no difference) or above ``cap``."""
     if len(differences) < 2:
         return None
     sd, mean = float(differences.std(ddof=1)), float(differences.mean())
     if not (sd > 0 and mean != 0):
         return None
-    effect = abs(mean) / sd
-
-    def enough(n: int) -> bool:
-        # the two-sided test's power to reject in the direction of the effect: one tail at
-        # alpha/2 (the other tail's share is below 1e-15 here, and scipy's noncentral t
-        # returns NaN for it)
-        tail = TTestPower().power(effect_size=effect, nobs=n, alpha=alpha / 2, alternative="larger")
-        return bool(tail >= power)
-
-    high = 2
-    while not enough(high):  # doubling, then bisection: power grows with n
-        if high >= cap:
-            return None
-        high = min(2 * high, cap)
-    low = high // 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if enough(middle) else (middle, high)
-    return high
+    return pairs_needed(abs(mean) / sd, alpha / 2, power, cap)
 
 
 def _pair(a: Mapping[int, float], b: Mapping[int, float]) -> np.ndarray:
@@ -199,7 +226,7 @@ def compare_pair(a: Mapping[int, float], b: Mapping[int, float]) -> dict:
     """
     differences = _pair(a, b)
     if len(differences) >= 2:
-        low, high = _t_interval(differences)
+        low, high = t_interval(differences)
         return {
             "test": PAIRED,
             "n": len(differences),
@@ -233,17 +260,27 @@ def pairwise_matrix(
     values: Mapping[str, Mapping[int, float]], alpha: float = ALPHA
 ) -> list[PairwiseCell]:
     """Every unordered pair of decoders (``compare_pair``), Holm-adjusted over all tested pairs."""
+    return _pairwise(values, alpha, [])[0]
+
+
+def _pairwise(
+    values: Mapping[str, Mapping[int, float]], alpha: float, extra: list[float]
+) -> tuple[list[PairwiseCell], list[float]]:
+    """``pairwise_matrix`` with ``extra`` p-values in the same Holm family; returns the cells
+    and the adjusted ``extra``."""
     tested = {
         (a, b): compare_pair(values[a], values[b]) for a, b in combinations(sorted(values), 2)
     }
     keys = [k for k, r in tested.items() if r["test"] is not None]
-    adjusted = dict(zip(keys, _holm([tested[k]["p"] for k in keys], alpha), strict=True))
-    return [
+    adjusted = _holm([tested[k]["p"] for k in keys] + extra, alpha)
+    by_pair = dict(zip(keys, adjusted[: len(keys)], strict=True))
+    cells = [
         PairwiseCell(
-            a, b, r["test"], r["n"], r["difference"], r["p"], adjusted.get((a, b), math.nan)
+            a, b, r["test"], r["n"], r["difference"], r["p"], by_pair.get((a, b), math.nan)
         )
         for (a, b), r in tested.items()
     ]
+    return cells, adjusted[len(keys) :]
 
 
 def _holm(pvalues: list[float], alpha: float) -> list[float]:
@@ -261,6 +298,7 @@ def compare_to_best(
     metric: str,
     alpha: float = ALPHA,
     higher_better: bool | None = None,
+    equivalence_margin: float | None = None,
 ) -> PairedVerdicts:
     """Every decoder of ``values`` ({decoder: {seed: value}}) against the best on ``metric``.
 
@@ -272,21 +310,44 @@ def compare_to_best(
     decoder the data make the best. Verdicts: ``worse than the best`` when the adjusted
     p < ``alpha`` and the difference points away from the best, else ``not distinguishable
     from the best`` (``not tested`` with fewer than 2 seeds on a side).
+
+    ``equivalence_margin`` (a fraction of the best's mean, e.g. 0.05; None: no equivalence
+    tests) adds a TOST per decoder against the best within ±fraction·|best's mean|; those
+    p-values join the same Holm family, so every difference and equivalence claim together
+    holds at family-wise level ``alpha``; each comparison's ``outcome`` is then best,
+    equivalent, worse or inconclusive. ValueError for ``alpha`` outside (0, 1), a fraction
+    <= 0, or a best mean of 0 (no margin can be derived from it).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if equivalence_margin is not None and not equivalence_margin > 0:
+        raise ValueError(f"equivalence margin must be a fraction > 0, got {equivalence_margin}")
     sign = -1.0 if (higher_is_better(metric) if higher_better is None else higher_better) else 1.0
     values = {d: dict(v) for d, v in values.items() if v}
     if not values:
-        return PairedVerdicts(metric, alpha, None, [], [])
+        return PairedVerdicts(metric, alpha, None, [], [], None, equivalence_margin)
     ranked = sorted(values, key=lambda d: (sign * _mean(values[d]), d))
     best = ranked[0]
-    matrix = pairwise_matrix(values, alpha)
+    margin = None
+    if equivalence_margin is not None:
+        margin = equivalence_margin * abs(_mean(values[best]))
+        if margin == 0:
+            raise ValueError(
+                f"the best decoder's mean {metric} is 0, so an equivalence margin that is a "
+                "fraction of it is 0: compare this metric without equivalence tests"
+            )
+    pairs = {d: compare_pair(values[d], values[best]) for d in ranked[1:]}
+    tost = {
+        d: _tost(r, values[d], values[best], margin)
+        for d, r in pairs.items()
+        if margin is not None and r["test"] is not None
+    }
+    matrix, adjusted = _pairwise(values, alpha, list(tost.values()))
+    tost_holm = dict(zip(tost, adjusted, strict=True))
     holm = {frozenset((c.a, c.b)): c.p_holm for c in matrix}
-    family = max(sum(c.test is not None for c in matrix), 1)
-    comparisons = [_best_row(values[best], best, metric)]
-    for decoder in ranked[1:]:
-        r = compare_pair(values[decoder], values[best])
+    family = max(sum(c.test is not None for c in matrix) + len(tost), 1)
+    comparisons = [_best_row(values[best], best, metric, margin)]
+    for decoder, r in pairs.items():
         p_holm = holm[frozenset((decoder, best))]
         if r["test"] is None:
             verdict = UNTESTED
@@ -312,12 +373,24 @@ def compare_to_best(
                 differences=tuple(r["differences"]),
                 family=family,
                 alpha=alpha,
+                margin=margin,
+                p_equivalence=tost.get(decoder, math.nan),
+                p_equivalence_holm=tost_holm.get(decoder, math.nan),
             )
         )
-    return PairedVerdicts(metric, alpha, best, comparisons, matrix)
+    return PairedVerdicts(metric, alpha, best, comparisons, matrix, margin, equivalence_margin)
 
 
-def _best_row(best_values: Mapping[int, float], best: str, metric: str) -> Comparison:
+def _tost(pair: dict, a: Mapping[int, float], b: Mapping[int, float], margin: float) -> float:
+    """The TOST p-value of ``a`` − ``b`` within ±margin, paired or Welch as ``pair`` was."""
+    if pair["test"] == PAIRED:
+        return tost_paired(pair["differences"], margin)
+    return tost_welch(np.array(list(a.values())), np.array(list(b.values())), margin)
+
+
+def _best_row(
+    best_values: Mapping[int, float], best: str, metric: str, margin: float | None
+) -> Comparison:
     return Comparison(
         decoder=best,
         best=best,
@@ -332,4 +405,5 @@ def _best_row(best_values: Mapping[int, float], best: str, metric: str) -> Compa
         p_wilcoxon=None,
         wins=0,
         verdict=BEST,
+        margin=margin,
     )
