@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch import nn
 
 from decoderlab.blocks import (
@@ -49,9 +49,9 @@ def test_family_base_configs_build_their_family(make_cfg):
 
 
 def test_the_comparison_sweeps_every_registered_variant():
-    experiment = OmegaConf.load(Path(config_dir()) / "experiment" / "compare_decoders.yaml")
-    swept = experiment.hydra.sweeper.params["model/decoder"].split(",")
-    assert swept == list(decoder_variants())
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", ["experiment=compare_decoders"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params["model/decoder"].split(",") == list(decoder_variants())
 
 
 class _Doubler(nn.Module):

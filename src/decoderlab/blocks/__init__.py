@@ -9,6 +9,7 @@ from decoderlab.blocks.registry import (
     decoder_families,
     decoder_variants,
     register_decoder,
+    register_resolvers,
 )
 from decoderlab.blocks.upsampling import (
     PixelShuffleUp,
@@ -33,6 +34,7 @@ __all__ = [
     "decoder_families",
     "decoder_variants",
     "register_decoder",
+    "register_resolvers",
     "icnr_",
     "keras_init_",
     "tf_same_pad",

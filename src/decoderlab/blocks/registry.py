@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from decoderlab.blocks.validation import check_choice
@@ -107,6 +108,13 @@ def decoder_families() -> dict[str, DecoderFamily]:
 def decoder_variants() -> dict[str, DecoderFamily]:
     """Every named variant (the comparison's decoders, in registration order) -> its family."""
     return {v: f for f in decoder_families().values() for v in f.variants}
+
+
+def register_resolvers() -> None:
+    """Register ``${decoder_variants:}``: every registered variant, comma-separated, the value a
+    sweep's ``model/decoder`` parameter takes to compare them all (conf/experiment)."""
+    if not OmegaConf.has_resolver("decoder_variants"):
+        OmegaConf.register_new_resolver("decoder_variants", lambda: ",".join(decoder_variants()))
 
 
 def check_block_contract(block: nn.Module, in_channels: int, out_channels: int) -> None:
