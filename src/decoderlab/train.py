@@ -32,6 +32,7 @@ from decoderlab.runtime.machine import register_resolvers
 from decoderlab.runtime.resume import checkpoint_to_resume, finished_record, latest_checkpoint
 from decoderlab.runtime.threads import ThreadChoice, apply_threads
 from decoderlab.runtime.torch_runtime import skip_idle_runtime_work
+from decoderlab.tasks import check_data_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -151,6 +152,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # Under DDP Lightning starts this command again for every other process (with LOCAL_RANK
     # set, which rank_zero_only reads): only the global rank 0 writes the record and prints.
     is_global_zero = rank_zero_only.rank == 0
+    check_data_config(cfg.data)  # sizes, an image folder's files: refused before any record
     if is_global_zero:  # another run's record is never written over, nor another job resumed
         run_dir.check_run_dir(output_dir, cfg, names=(METRICS_FILE,))
     if cfg.get("resume") and (done := finished_record(output_dir)):
@@ -201,6 +203,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             train_samples_per_s=stats.samples_per_second,
             val=val,
             test=test,
+            data=datamodule.used_sizes,
             ffcr=dict(sorted(ffcr.items())),
             history=stats.history,
         )

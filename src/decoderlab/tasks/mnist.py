@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import math
 import os
@@ -17,9 +16,11 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torchvision.datasets import MNIST
+from torchvision.datasets.utils import calculate_md5, check_integrity
 
 from decoderlab.blocks.validation import check_choice
 from decoderlab.records import replaced_atomically, write_json_atomic
+from decoderlab.tasks.sizes import check_cap, check_count
 
 # Uncompressed file -> (canonical MD5 of the uncompressed bytes, IDX magic, trailing dims).
 MNIST_FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
@@ -34,14 +35,6 @@ SPLITS = ("tail", "random")
 
 class MNISTDataError(RuntimeError):
     """A data file is missing, truncated, corrupt or not MNIST."""
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_idx_file(path: Path, magic: int, dims: tuple[int, ...]) -> None:
@@ -123,10 +116,9 @@ def _verify(path: Path, verify_checksums: bool, verified: dict[str, list[int]]) 
     """
     md5, magic, dims = MNIST_FILES[path.name]
     if verify_checksums and verified.get(path.name) != _file_identity(path):
-        found = _md5(path)
-        if found != md5:
+        if not check_integrity(path, md5):  # torchvision's MD5 check
             raise MNISTDataError(
-                f"{path}: MD5 {found} differs from the canonical {md5}: "
+                f"{path}: MD5 {calculate_md5(path)} differs from the canonical {md5}: "
                 "the file is truncated, corrupt or not MNIST"
             )
         verified[path.name] = _file_identity(path)
@@ -251,12 +243,16 @@ class EpochPermutation:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def generator(self) -> torch.Generator:
+        """A CPU generator seeded by (seed, epoch): this epoch's draws, the same in every
+        process and on every resume."""
+        return torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+
     def order(self) -> torch.Tensor:
         """The whole epoch's sample indices (num_samples,), the same in every process."""
         if not self.shuffle:
             return torch.arange(self.num_samples)
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return torch.randperm(self.num_samples, generator=generator)
+        return torch.randperm(self.num_samples, generator=self.generator())
 
     def batch_bounds(self, batch_size: int) -> list[tuple[int, int]]:
         """(start, stop) positions in ``order()`` of each batch this process serves, in order."""
@@ -306,12 +302,17 @@ class TensorBatches:
         epoch, served = self._resume_at or (self.sampler.epoch, 0)
         self._resume_at = None
         self.served = served if epoch == self.sampler.epoch else 0
-        images = self.images
-        if self.sampler.shuffle:
-            images = images.index_select(0, self.sampler.order().to(images.device))
+        samples = self.epoch_samples()
         for start, stop in self.bounds[self.served :]:
             self.served += 1
-            yield images[start:stop]
+            yield samples[start:stop]
+
+    def epoch_samples(self) -> torch.Tensor:
+        """This epoch's samples in order, sliced into batches: the images, gathered into the
+        epoch's order when shuffled."""
+        if not self.sampler.shuffle:
+            return self.images
+        return self.images.index_select(0, self.sampler.order().to(self.images.device))
 
     def state_dict(self) -> dict[str, int]:
         """The epoch being served and the number of its batches handed out so far."""
@@ -356,6 +357,14 @@ class MNISTDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         check_choice("MNISTDataModule", "split", split, SPLITS)
+        for name, cap in (
+            ("train_size", train_size),
+            ("val_size", val_size),
+            ("test_size", test_size),
+        ):
+            check_cap("MNISTDataModule", name, cap)
+        check_count("MNISTDataModule", "batch_size", batch_size)
+        check_count("MNISTDataModule", "eval_batch_size", eval_batch_size)
         if not 0.0 < val_split < 1.0:
             raise ValueError(f"MNISTDataModule: val_split={val_split} must lie in (0, 1)")
         if pad_to is not None and pad_to < 28:
@@ -395,8 +404,13 @@ class MNISTDataModule(L.LightningDataModule):
         parts = {"train": train_all[:-n_val], "val": train_all[-n_val:], "test": test}
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         for name, images in parts.items():
-            cap = self.sizes[name]
-            self.parts[name] = self._as_float(images[:cap] if cap else images).to(device)
+            self.parts[name] = self._as_float(images[: self.sizes[name]]).to(device)
+
+    @property
+    def used_sizes(self) -> dict[str, int]:
+        """How many images each split holds once set up (caps applied): metrics.json's
+        ``data`` entry."""
+        return {f"{name}_images": len(images) for name, images in self.parts.items()}
 
     def preview_images(self, count: int = 8) -> torch.Tensor:
         """The first ``count`` test images (count, 1, H, W): fixed digits for image grids."""
