@@ -329,7 +329,11 @@ class MNISTDataModule(L.LightningDataModule):
 
     Validation is the last ``val_split`` of the training images (``split="tail"``, as Keras'
     ``validation_split``) or a seeded random subset (``split="random"``); test is the 10,000
-    test images. ``*_size`` caps each part (first N) for quick budgets; ``pad_to`` zero-pads
+    test images. ``*_size`` caps each part (first N) for quick budgets; with ``subset_seed``
+    the ``train_size`` training images are drawn at random, seeded by it, instead of taken
+    first (``${seed}``: a subset per seed, the same for every decoder of that seed, so data
+    sampling becomes a source of variance the paired design still blocks: Bouthillier et al.
+    2021, MLSys); ``pad_to`` zero-pads
     28x28 to a larger square (e.g. 32 for three 2x stages). Under a Trainer the images live on
     its device (e.g. the GPU), so batches are sliced there with no host copy per step.
 
@@ -352,6 +356,7 @@ class MNISTDataModule(L.LightningDataModule):
         test_size: int | None = None,
         pad_to: int | None = None,
         seed: int = 1,
+        subset_seed: int | None = None,
         verify_checksums: bool = True,
         download: bool = True,
     ) -> None:
@@ -369,10 +374,17 @@ class MNISTDataModule(L.LightningDataModule):
             raise ValueError(f"MNISTDataModule: val_split={val_split} must lie in (0, 1)")
         if pad_to is not None and pad_to < 28:
             raise ValueError(f"MNISTDataModule: pad_to={pad_to} must be >= 28 (or null)")
+        if subset_seed is not None and (
+            isinstance(subset_seed, bool) or not isinstance(subset_seed, int)
+        ):
+            raise ValueError(
+                f"MNISTDataModule: subset_seed={subset_seed!r} must be an integer (or null)"
+            )
         self.data_dir = Path(data_dir or os.environ.get(DATA_DIR_ENV, "data"))
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_split, self.split, self.seed = val_split, split, seed
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
+        self.subset_seed = subset_seed
         self.pad_to, self.verify_checksums, self.download = pad_to, verify_checksums, download
         self.parts: dict[str, torch.Tensor] = {}
 
@@ -402,6 +414,10 @@ class MNISTDataModule(L.LightningDataModule):
             generator = torch.Generator().manual_seed(self.seed)
             train_all = train_all[torch.randperm(len(train_all), generator=generator)]
         parts = {"train": train_all[:-n_val], "val": train_all[-n_val:], "test": test}
+        if self.subset_seed is not None and self.sizes["train"] is not None:
+            generator = torch.Generator().manual_seed(self.subset_seed)
+            chosen = torch.randperm(len(parts["train"]), generator=generator)
+            parts["train"] = parts["train"][chosen[: self.sizes["train"]]]
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
         for name, images in parts.items():
             self.parts[name] = self._as_float(images[: self.sizes[name]]).to(device)
