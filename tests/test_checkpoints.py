@@ -1,8 +1,22 @@
-"""RunCheckpoint's record of its files follows the run directory to where it now is."""
+"""Checkpoints: RunCheckpoint's record of its files follows the run directory to where it now
+is; a checkpoint is written whole or not at all (a full disk), and resuming skips one that is
+not whole."""
 
 from __future__ import annotations
 
-from decoderlab.runtime.checkpoints import RunCheckpoint, relocated_state
+import errno
+import io
+import logging
+import os
+
+import pytest
+import torch
+
+from decoderlab.runtime.checkpoints import AtomicCheckpointIO, RunCheckpoint, relocated_state
+from decoderlab.runtime.interrupt import INTERRUPT_CHECKPOINT
+from decoderlab.runtime.resume import latest_checkpoint, unreadable_reason
+from tests.cli_runs import BUDGET, read_metrics, run_in_process
+from tests.conftest import SHIPPED_DATA
 
 
 def checkpoint_state(folder) -> dict:
@@ -49,3 +63,95 @@ def test_run_checkpoint_restores_the_relocated_record(tmp_path):
     assert callback.last_model_path == str(new / "last.ckpt")
     assert callback.best_k_models == {str(new / "epoch001.ckpt"): 0.5}
     assert callback.best_model_path == str(new / "epoch001.ckpt")
+
+
+# --- a full disk: checkpoints are whole or absent, resuming skips a partial one -------------
+
+
+class DiskFillsAfter:
+    """``torch.save`` whose first ``saves_ok`` calls work; later ones write half the bytes and
+    raise ENOSPC, as a disk that fills mid-write does."""
+
+    def __init__(self, saves_ok: int) -> None:
+        self.saves_ok, self.calls, self.save = saves_ok, 0, torch.save
+
+    def __call__(self, obj, f, *args, **kwargs) -> None:
+        self.calls += 1
+        if self.calls <= self.saves_ok:
+            return self.save(obj, f, *args, **kwargs)
+        buffer = io.BytesIO()
+        self.save(obj, buffer)
+        f.write(buffer.getvalue()[: buffer.tell() // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_save_that_fills_the_disk_leaves_the_previous_checkpoint_and_no_partial_file(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": 1}, path)
+    monkeypatch.setattr(torch, "save", DiskFillsAfter(saves_ok=0))
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        AtomicCheckpointIO().save_checkpoint({"step": 2}, path)
+    assert raised.value.errno == errno.ENOSPC
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+    assert torch.load(path, weights_only=True) == {"step": 1}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "an empty file"), (b"PK\x03\x04 half a zip", "not a complete checkpoint")],
+)
+def test_resuming_skips_a_newer_unreadable_checkpoint_and_names_it(
+    tmp_path, caplog, content, reason
+):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save({"step": 4}, folder / "last.ckpt")
+    broken = folder / INTERRUPT_CHECKPOINT
+    broken.write_bytes(content)
+    os.utime(folder / "last.ckpt", (1, 1))  # the good one is older
+    assert unreadable_reason(broken).startswith(reason)
+    assert unreadable_reason(folder / "last.ckpt") is None
+    with caplog.at_level(logging.WARNING):
+        assert latest_checkpoint(tmp_path) == folder / "last.ckpt"
+    assert f"skipping {broken}: {reason}" in caplog.text
+
+
+def test_no_readable_checkpoint_is_none(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert latest_checkpoint(tmp_path) is None
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_full_disk_fails_the_run_on_its_error_and_the_run_resumes_from_the_last_whole_checkpoint(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DECODERLAB_DATA_DIR", str(SHIPPED_DATA))
+    monkeypatch.setenv("DECODERLAB_OUTPUT_DIR", str(tmp_path / "outputs"))
+    run_dir, folder = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    command = (*BUDGET, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}")
+    # epoch 0 saves its best and last.ckpt; the disk fills while epoch 1 saves
+    monkeypatch.setattr(torch, "save", DiskFillsAfter(saves_ok=2))
+    full = run_in_process(*command)
+    monkeypatch.undo()
+    assert full.returncode == 1
+    record = read_metrics(run_dir)
+    assert record["status"] == "failed"
+    assert record["error"] == "OSError: [Errno 28] No space left on device"
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch000.ckpt", "last.ckpt"]
+    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 4
+    # what an older decoderlab left on a full disk: an empty interrupt checkpoint, newer
+    (folder / INTERRUPT_CHECKPOINT).write_bytes(b"")
+    monkeypatch.setenv("DECODERLAB_DATA_DIR", str(SHIPPED_DATA))
+    monkeypatch.setenv("DECODERLAB_OUTPUT_DIR", str(tmp_path / "outputs"))
+    resumed = run_in_process(*command, "ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    printed = resumed.stdout + resumed.stderr
+    assert f"skipping {folder / INTERRUPT_CHECKPOINT}: an empty file" in printed
+    assert f"resuming from {folder / 'last.ckpt'}" in (run_dir / "train.log").read_text()
+    record = read_metrics(run_dir)
+    assert record["status"] == "ok" and record["epochs"] == 2
+    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 8

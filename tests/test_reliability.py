@@ -165,6 +165,20 @@ def test_a_wrong_type_names_key_value_and_expected_type(shipped_data, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["run", "sweep"])
+def test_a_wrong_type_writes_nothing(shipped_data, tmp_path, mode):
+    args = ("-m", "seed=1,2") if mode == "sweep" else ()
+    result = run_in_process(
+        *args, *ONE_EPOCH, "trainer.max_epochs=two", f"hydra.{mode}.dir={tmp_path}/out"
+    )
+    assert result.returncode == 1
+    assert "decoderlab: ConfigTypeError: trainer.max_epochs='two' (str) is not valid" in (
+        result.stderr
+    )
+    assert list(tmp_path.iterdir()) == []  # no run or sweep directory, no record
+
+
+@pytest.mark.slow
 def test_a_wrong_data_type_names_key_value_and_expected_type(shipped_data, tmp_path):
     result = run_in_process(*ONE_EPOCH, "data.batch_size=x", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 1

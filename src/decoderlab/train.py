@@ -25,6 +25,7 @@ from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.model import DivergenceError
 from decoderlab.records import METRICS_FILE, software_versions, write_json_atomic
 from decoderlab.runtime import run_dir
+from decoderlab.runtime.checkpoints import AtomicCheckpointIO
 from decoderlab.runtime.config_checks import check_accelerator, check_argument_types
 from decoderlab.runtime.interrupt import DistributedStop, StopSignals, stop_signal
 from decoderlab.runtime.job_identity import config_hash
@@ -132,7 +133,11 @@ def build_run(cfg: DictConfig) -> Run:
     # The bar is the configured callback or none (callbacks.progress_bar=null), never a default.
     has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
     trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=logger, enable_progress_bar=has_bar
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=logger,
+        enable_progress_bar=has_bar,
+        plugins=[AtomicCheckpointIO()],
     )
     skip_idle_runtime_work(trainer.strategy.root_device)
     threads = apply_threads(cfg.get("threads"), getattr(trainer.strategy, "num_processes", 1))
@@ -153,6 +158,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # set, which rank_zero_only reads): only the global rank 0 writes the record and prints.
     is_global_zero = rank_zero_only.rank == 0
     check_data_config(cfg.data)  # sizes, an image folder's files: refused before any record
+    check_argument_types(cfg)  # a refused config writes nothing
+    check_accelerator(cfg)
     if is_global_zero:  # another run's record is never written over, nor another job resumed
         run_dir.check_run_dir(output_dir, cfg, names=(METRICS_FILE,))
     if cfg.get("resume") and (done := finished_record(output_dir)):
@@ -174,8 +181,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = None
     try:
         with stops:
-            check_argument_types(cfg)
-            check_accelerator(cfg)
             ckpt_path = checkpoint_to_resume(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
             run = build_run(cfg)
             check_process_launch(run.trainer)

@@ -4,8 +4,8 @@
 type hints of the target's ``__init__`` (or of the function), so ``trainer.max_epochs=abc``
 fails at once with the key, the value and the expected type instead of deep inside training.
 ``check_accelerator`` says what to do when ``trainer=gpu`` meets a machine without a GPU.
-``CheckOutputDir`` (a Hydra callback) refuses a run or sweep directory that cannot be created
-before Hydra writes anything.
+``CheckConfig`` and ``CheckOutputDir`` (Hydra callbacks) refuse such a config, or a run or
+sweep directory that cannot be created, before Hydra writes anything.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Literal, Union
 import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 SCALARS = (bool, int, float, str, type(None))
 
@@ -120,7 +121,10 @@ def check_argument_types(cfg: DictConfig) -> None:
         for name in node:
             if str(name).startswith("_") or name not in hints:
                 continue
-            value = node[name]
+            try:
+                value = node[name]
+            except (InterpolationResolutionError, MissingMandatoryValue):
+                continue  # known once the run starts (e.g. its directory): checked then
             if not isinstance(value, SCALARS) or (value is None and defaults.get(name) is None):
                 continue
             if accepts(hints[name], value) is False:
@@ -173,3 +177,22 @@ class CheckOutputDir(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(config, "hydra.sweep.dir")
+
+
+class CheckConfig(Callback):
+    """Stop with the ``check_argument_types`` or ``check_accelerator`` message before Hydra
+    creates the run (or sweep) directory, so a refused config leaves nothing behind. In a
+    sweep the values every job shares are checked here; swept ones when each job starts."""
+
+    def _check(self, config: DictConfig) -> None:
+        try:
+            check_argument_types(config)
+            check_accelerator(config)
+        except (ConfigTypeError, DeviceUnavailableError) as err:
+            raise SystemExit(f"decoderlab: {type(err).__name__}: {err}") from err
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config)

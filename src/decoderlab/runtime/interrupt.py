@@ -10,6 +10,7 @@ after the same batch.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -19,11 +20,14 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from decoderlab.model import DivergenceError
+
+log = logging.getLogger(__name__)
 
 INTERRUPT_CHECKPOINT = "last-interrupted.ckpt"
 
@@ -118,23 +122,21 @@ class DistributedStop(L.Callback):
             raise SIGTERMException
 
 
-class InterruptCheckpoint(L.Callback):
-    """Save ``dirpath/last-interrupted.ckpt`` when ``fit`` stops early; delete it once fit ends.
+class InterruptCheckpoint(OnExceptionCheckpoint):
+    """Lightning's ``OnExceptionCheckpoint`` as ``dirpath/last-interrupted.ckpt``, saved only
+    when it resumes well; deleted once a fit ends (Lightning's teardown).
 
     Saved on a stop signal or an error after at least one optimizer step; not on a
     DivergenceError (its weights are what diverged) nor a hard KeyboardInterrupt (it may land
     inside an optimizer step). Under DDP only on a stop signal: saving needs every process,
     and all of them stop together on a signal (``DistributedStop``), while an error may have
-    hit one process alone. Its name matches Lightning's ``last*.ckpt``, so ``ckpt_path=last``
-    picks it when it is the newest.
+    hit one process alone. A save that fails (a full disk) is logged and the run's own error
+    stands. Its name matches Lightning's ``last*.ckpt``, so ``ckpt_path=last`` picks it when it
+    is the newest.
     """
 
     def __init__(self, dirpath: str | Path) -> None:
-        self.dirpath = Path(dirpath)
-
-    @property
-    def path(self) -> Path:
-        return self.dirpath / INTERRUPT_CHECKPOINT
+        super().__init__(dirpath, filename=Path(INTERRUPT_CHECKPOINT).stem)
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
@@ -148,8 +150,11 @@ class InterruptCheckpoint(L.Callback):
             or (trainer.world_size > 1 and not isinstance(exception, SIGTERMException))
         ):
             return
-        trainer.save_checkpoint(self.path, weights_only=False)
+        try:
+            super().on_exception(trainer)
+        except OSError as err:
+            log.error("no interrupt checkpoint: saving %s failed (%s)", self.ckpt_path, err)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == TrainerFn.FITTING:
-            trainer.strategy.remove_checkpoint(self.path)
+            super().teardown(trainer)

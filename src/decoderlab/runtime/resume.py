@@ -3,6 +3,8 @@ only when the directory's run is the same job (its ``metrics.json`` has this ``c
 
 from __future__ import annotations
 
+import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ from omegaconf import DictConfig
 
 from decoderlab.records import METRICS_FILE, read_record
 from decoderlab.runtime.job_identity import config_hash
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -56,14 +60,33 @@ def check_same_job(output_dir: str | Path, cfg: DictConfig) -> None:
     )
 
 
+def unreadable_reason(path: str | Path) -> str | None:
+    """None when ``path`` is a whole checkpoint (torch's zip format, every member's CRC
+    right), else why not (``empty file``, ``truncated``, ...). Reads the whole file."""
+    try:
+        if Path(path).stat().st_size == 0:
+            return "an empty file"
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        return f"not a complete checkpoint ({err})"
+    return f"its member {broken} is damaged" if broken else None
+
+
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest ``checkpoints/last*.ckpt`` of a run directory, or None.
+    """The newest readable ``checkpoints/last*.ckpt`` of a run directory, or None.
 
     That is ``last-interrupted.ckpt`` after an interruption, else ModelCheckpoint's
-    ``last.ckpt`` (the end of the last finished epoch).
+    ``last.ckpt`` (the end of the last finished epoch). A newer one that is unreadable (a
+    partial file from a full disk) is skipped with a warning naming it.
     """
     found = (Path(output_dir) / CHECKPOINT_DIR).glob("last*.ckpt")
-    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+    for path in sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True):
+        reason = unreadable_reason(path)
+        if reason is None:
+            return path
+        log.warning("skipping %s: %s; taking the newest readable last*.ckpt", path, reason)
+    return None
 
 
 def finished_record(output_dir: str | Path) -> dict[str, Any] | None:
