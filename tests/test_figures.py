@@ -20,7 +20,7 @@ from decoderlab.pictures import (
     flat_field_deviation,
     flat_field_rgb,
 )
-from decoderlab.records import FIGURES_FILE, write_json_atomic, write_npz_atomic
+from decoderlab.records import FIGURES_FILE, RunRecord, write_npz_atomic, write_run_record
 from decoderlab.report import main, write_report
 from decoderlab.report.figures import draw_figures
 from decoderlab.report.figures.flat_field import TILE_PIXELS
@@ -66,18 +66,18 @@ def job(
     (run / ".hydra" / "overrides.yaml").write_text(f"- model/decoder={decoder}\n- seed={seed}\n")
     field = checkerboard(0.0) if field is None else field
     ffcr = {f"ffcr{s}/{when}": ffcr_of(field, s) for s in (2, 4) for when in ("init", "final")}
-    write_json_atomic(
-        run / "metrics.json",
-        {
-            "decoder": decoder,
-            "seed": seed,
-            "status": "ok",
-            "params": params,
-            "seconds_per_epoch": [seconds],
-            "test": {"test/loss": loss, "test/cbe2": 0.01, "test/cbe4": 0.01},
-            "ffcr": ffcr,
-            "history": {"val/loss": [loss + 0.1, loss]},
-        },
+    write_run_record(
+        run,
+        RunRecord(
+            decoder=decoder,
+            seed=seed,
+            status="ok",
+            params=params,
+            seconds_per_epoch=[seconds],
+            test={"test/loss": loss, "test/cbe2": 0.01, "test/cbe4": 0.01},
+            ffcr=ffcr,
+            history={"val/loss": [loss + 0.1, loss]},
+        ),
     )
     digits = np.random.default_rng(seed).random((8, 1, SIZE, SIZE)).astype(np.float32)
     write_npz_atomic(
@@ -114,7 +114,7 @@ def sweep(tmp_path: Path) -> Path:
 
 
 def drawn(sweep: Path, reference: str | None = "flat"):
-    rows, _ = summarise(load_jobs(sweep))
+    rows, _ = summarise(load_jobs(sweep)[0])
     return draw_figures(sweep, rows, cost_quality_front(rows), reference)
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from decoderlab.records import write_json_atomic
+from decoderlab.records import RunRecord, write_run_record
 from decoderlab.runtime.progress import planned_jobs, sweep_progress, write_plan
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def record(sweep: Path, job: int, status: str, mtime: float) -> None:
-    path = write_json_atomic(sweep / str(job) / "metrics.json", {"status": status})
+    path = write_run_record(sweep / str(job), RunRecord(status=status, seed=job))
     os.utime(path, (mtime, mtime))
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 
+from decoderlab.records import RaceRecord, race_record_from_json
 from decoderlab.report.race import race_section
 from decoderlab.stats.racing import Race, RaceSettings
 from tests.test_race_rounds import noise, run_race
 
 
-def race_json(race: Race) -> dict:
-    """race.json as the sweeper writes it: the race's state plus overrides and decoder, through
-    JSON (seed keys become strings)."""
-    state = race.state()
-    for name, entry in state["candidates"].items():
-        entry.update(overrides=[f"model/decoder={name}"], decoder=f"{name}_block")
-    return json.loads(json.dumps(state))
+def race_json(race: Race) -> RaceRecord:
+    """race.json as the sweeper writes it (the race's state plus overrides and decoder) and the
+    report reads it back, through JSON (seed keys become strings)."""
+    record = race.state()
+    for name, entry in record.candidates.items():
+        entry.overrides, entry.decoder = [f"model/decoder={name}"], f"{name}_block"
+    return race_record_from_json(json.loads(json.dumps(record.to_json())))
 
 
 def rows(section: str) -> dict[str, list[str]]:

@@ -65,8 +65,8 @@ def test_survivors_get_more_seeds_each_round_until_max_seeds():
     assert {c: s.status for c, s in race.candidates.items()} == dict.fromkeys("abc", SURVIVED)
     assert all(s.seeds_run == [1, 2, 3, 4] for s in race.candidates.values())
     assert race.next_round() is None  # over is over
-    recorded = race.state()["rounds"]
-    numbers = [[(j["job"], j["candidate"], j["seed"]) for j in r["jobs"]] for r in recorded]
+    recorded = race.state().rounds
+    numbers = [[(j.job, j.candidate, j.seed) for j in r.jobs] for r in recorded]
     assert numbers[1] == [(6, "a", 3), (7, "b", 3), (8, "c", 3)]  # job numbers go on
     assert [n for r in numbers for n, _, _ in r] == list(range(12))
 
@@ -74,9 +74,9 @@ def test_survivors_get_more_seeds_each_round_until_max_seeds():
 def test_the_state_shows_a_launched_round_as_unfinished():
     race = Race(["a", "b"], RaceSettings(initial_seeds=2))
     race.next_round()
-    (launched,) = race.state()["rounds"]
-    assert (launched["round"], launched["finished"], launched["decisions"]) == (1, False, [])
-    assert [j["job"] for j in launched["jobs"]] == [0, 1, 2, 3]
+    (launched,) = race.state().rounds
+    assert (launched.round, launched.finished, launched.decisions) == (1, False, [])
+    assert [j.job for j in launched.jobs] == [0, 1, 2, 3]
 
 
 def test_a_worse_candidate_is_dropped_with_the_holm_adjusted_paired_p():
@@ -104,9 +104,9 @@ def test_a_worse_candidate_is_dropped_with_the_holm_adjusted_paired_p():
     assert decisions[0].difference == pytest.approx(0.30)
     assert race.survivors == ["good", "close"]
     assert race.next_round() == [("good", 4), ("close", 4)]  # the dropped one runs no more
-    state = race.state()["candidates"]["bad"]
-    assert (state["status"], state["dropped_in_round"]) == (DROPPED, 1)
-    assert state["p_holm_at_drop"] == pytest.approx(p_bad, rel=1e-9)
+    state = race.state().candidates["bad"]
+    assert (state.status, state.dropped_in_round) == (DROPPED, 1)
+    assert state.p_holm_at_drop == pytest.approx(p_bad, rel=1e-9)
 
 
 def test_one_candidate_left_wins():

@@ -15,6 +15,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
+from decoderlab.records import RunRecord, read_run_record, write_run_record
 from decoderlab.stats.paired import WORSE, compare_to_best
 from decoderlab.stats.racing import DROPPED, MAX_SEEDS, ONE_LEFT
 from hydra_plugins.decoderlab_sweepers.race_sweeper import RaceSweeper, job_result
@@ -191,14 +192,14 @@ def job(output_dir: Path, status=JobStatus.COMPLETED, value: object = 0.5) -> Jo
 
 def write_record(directory: Path, **fields) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    record = {"status": "ok", "decoder": "d", "seed": 1, "test": {"test/loss": 0.25}, **fields}
-    (directory / "metrics.json").write_text(json.dumps(record))
+    fields = {"status": "ok", "decoder": "d", "seed": 1, "test": {"test/loss": 0.25}, **fields}
+    write_run_record(directory, RunRecord(**fields))
     return directory
 
 
 def test_a_finished_job_gives_its_records_metric(tmp_path):
     run = write_record(tmp_path / "0", test={"test/loss": 0.25, "test/psnr": 17.5})
-    assert job_result(job(run), "test/loss") == (0.25, None, read_metrics(run))
+    assert job_result(job(run), "test/loss") == (0.25, None, read_run_record(run))
     assert job_result(job(run), "test/psnr")[0] == 17.5
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from decoderlab.records import write_json_atomic
+from decoderlab.records import RunRecord, write_run_record
 from decoderlab.report import main, write_report
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE
 from decoderlab.report.stats import mean_ci
@@ -41,18 +41,18 @@ def fake_job(
         "data:\n  train_size: 600\n  val_size: 200\n  test_size: 100\n  batch_size: 25\n"
         "trainer:\n  max_epochs: 3\n"
     )
-    record = {
-        "decoder": decoder,
-        "seed": seed,
-        "status": status,
-        "params": 1000,
-        "seconds_per_epoch": [1.0, 3.0],
-        "test": {"test/loss": loss, "test/mse": 0.01, "test/cbe2": cbe2},
-        "ffcr": {"ffcr2/init": 0.0, "ffcr2/final": 0.002},
-        "history": {"val/loss": [0.3, 0.2, 0.1]},
+    record = RunRecord(
+        decoder=decoder,
+        seed=seed,
+        status=status,
+        params=1000,
+        seconds_per_epoch=[1.0, 3.0],
+        test={"test/loss": loss, "test/mse": 0.01, "test/cbe2": cbe2},
+        ffcr={"ffcr2/init": 0.0, "ffcr2/final": 0.002},
+        history={"val/loss": [0.3, 0.2, 0.1]},
         **extra,
-    }
-    write_json_atomic(job / "metrics.json", record)
+    )
+    write_run_record(job, record)
     return job
 
 

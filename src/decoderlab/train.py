@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ from rich.console import Console
 
 from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.model import DivergenceError
-from decoderlab.records import METRICS_FILE, software_versions, write_json_atomic
+from decoderlab.records import (
+    FAILED,
+    INTERRUPTED,
+    METRICS_FILE,
+    OK,
+    RUNNING,
+    RunRecord,
+    software_versions,
+    write_run_record,
+)
 from decoderlab.runtime import run_dir
 from decoderlab.runtime.checkpoints import AtomicCheckpointIO
 from decoderlab.runtime.config_checks import check_accelerator, check_argument_types
@@ -145,7 +154,8 @@ def build_run(cfg: DictConfig) -> Run:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one experiment described by ``cfg``; return (and write) its metrics.json record.
+    """Run one experiment described by ``cfg``; write its metrics.json record (``RunRecord``)
+    and return that record's JSON content (``RunRecord.to_json``).
 
     ``status`` is running until the run ends, then ok, failed (with ``error``;
     ``failed_step`` once training started) or interrupted (SIGTERM or Ctrl-C: a checkpoint is
@@ -164,19 +174,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         run_dir.check_run_dir(output_dir, cfg, names=(METRICS_FILE,))
     if cfg.get("resume") and (done := finished_record(output_dir)):
         log.info("skipped: %s already holds a finished run (resume=true)", output_dir)
-        return done
-    record: dict[str, Any] = {
-        "decoder": None,
-        "seed": cfg.seed,
-        "config_hash": config_hash(cfg),
-        "status": "failed",
-        "versions": software_versions(),
-    }
-    if slurm := slurm_job():
-        record["slurm"] = slurm
+        return done.to_json()
+    record = RunRecord(
+        status=FAILED,
+        seed=cfg.seed,
+        config_hash=config_hash(cfg),
+        versions=software_versions(),
+        slurm=slurm_job(),
+    )
     # until the run ends, its directory says so (a killed run stays "running", never "ok")
     if is_global_zero:
-        write_json_atomic(output_dir / METRICS_FILE, {**record, "status": "running"})
+        write_run_record(output_dir, replace(record, status=RUNNING))
     stops = StopSignals()
     trainer = None
     try:
@@ -186,7 +194,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             check_process_launch(run.trainer)
             datamodule, model, trainer, logger = run.datamodule, run.model, run.trainer, run.logger
             callbacks, stats = run.callbacks, run.stats
-            record.update(
+            record = replace(
+                record,
                 decoder=model.decoder_name,
                 params=model.num_parameters,
                 threads=run.threads.as_record(),
@@ -199,8 +208,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 trainer.test(model, datamodule=datamodule, verbose=False)[0], "test/"
             )
         ffcr = next((c.ffcr for c in callbacks if isinstance(c, FlatFieldProbe)), {})
-        record.update(
-            status="ok",
+        record = replace(
+            record,
+            status=OK,
             epochs=trainer.current_epoch,
             device=str(trainer.strategy.root_device),
             world_size=trainer.world_size,
@@ -227,7 +237,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             )
     except BaseException as err:
         signum = stop_signal(err, stops)
-        record.update(_end_fields(err, signum, trainer, output_dir))
+        record = replace(record, **_end_fields(err, signum, trainer, output_dir))
         if signum is None:
             raise
         if not is_global_zero:
@@ -238,28 +248,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _print_interruption(record, output_dir)
         raise SystemExit(128 + signum) from err
     finally:
-        record["wall_s"] = time.perf_counter() - started
+        record.wall_s = time.perf_counter() - started
         if is_global_zero:
-            write_json_atomic(output_dir / METRICS_FILE, record)
+            write_run_record(output_dir, record)
     if is_global_zero:
         _print_summary(record, output_dir)
-    return record
+    return record.to_json()
 
 
 def _end_fields(
     err: BaseException, signum: signal.Signals | None, trainer: Any, output_dir: Path
 ) -> dict[str, Any]:
-    """metrics.json fields of a run that ``err`` ended: failed, or interrupted by ``signum``."""
+    """RunRecord fields of a run that ``err`` ended: failed, or interrupted by ``signum``."""
     step = err.step if isinstance(err, DivergenceError) else getattr(trainer, "global_step", None)
     fields: dict[str, Any] = {"traceback": traceback.format_exc(limit=20)}
     if signum is None:
-        fields.update(status="failed", error=f"{type(err).__name__}: {err}")
+        fields.update(status=FAILED, error=f"{type(err).__name__}: {err}")
         if step is not None:
             fields["failed_step"] = step
         return fields
     checkpoint = latest_checkpoint(output_dir)
     fields.update(
-        status="interrupted",
+        status=INTERRUPTED,
         error=f"stopped by {signum.name}",
         interrupted_step=step,
         checkpoint=str(checkpoint) if checkpoint else None,
@@ -267,23 +277,23 @@ def _end_fields(
     return fields
 
 
-def _print_interruption(record: dict[str, Any], output_dir: Path) -> None:
+def _print_interruption(record: RunRecord, output_dir: Path) -> None:
     print(
-        f"decoderlab: {record['error']} at global step {record['interrupted_step']}; "
-        f"checkpoint: {record['checkpoint']}. Resume with the same command plus "
+        f"decoderlab: {record.error} at global step {record.interrupted_step}; "
+        f"checkpoint: {record.checkpoint}. Resume with the same command plus "
         f"hydra.run.dir={output_dir} ckpt_path=last (a sweep: hydra.sweep.dir=... resume=true)",
         file=sys.stderr,
         flush=True,
     )
 
 
-def _print_summary(record: dict[str, Any], output_dir: Path) -> None:
-    loss = record["test"].get("test/loss", float("nan"))
+def _print_summary(record: RunRecord, output_dir: Path) -> None:
+    loss = record.test.get("test/loss", float("nan"))
     # soft_wrap: one line even when stdout is no terminal (a sweep's log, CI, | tee), where rich
     # would otherwise wrap at 80 columns
     Console(soft_wrap=True).print(
-        f"[bold]{record['decoder']}[/] seed {record['seed']}: {record['params']:,} params, "
-        f"test/loss {loss:.4f}, {record['wall_s']:.1f} s on {record['device']} -> {output_dir}"
+        f"[bold]{record.decoder}[/] seed {record.seed}: {record.params:,} params, "
+        f"test/loss {loss:.4f}, {record.wall_s:.1f} s on {record.device} -> {output_dir}"
     )
 
 

@@ -52,6 +52,7 @@ class Report:
     rows: list[DecoderSummary]
     figures: dict[str, Path] = field(default_factory=dict)
     verdicts: PairedVerdicts | None = None
+    foreign: list[Job] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Job]:
@@ -90,6 +91,24 @@ def _problems_section(jobs: list[Job]) -> str:
         reason = job.reason[:300].replace("|", "\\|")
         swept = " ".join(varying[job.directory])
         lines.append(f"| `{job.directory.name}` | `{swept}` | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def _foreign_section(foreign: list[Job]) -> str:
+    if not foreign:
+        return ""
+    lines = [
+        "## Left out: not decoderlab runs",
+        "",
+        "These run directories hold a metrics.json that decoderlab did not write; they are in "
+        "no table, verdict or figure.",
+        "",
+        "| directory | why |",
+        "|---|---|",
+    ]
+    for job in foreign:
+        reason = job.reason[:300].replace("|", "\\|")
+        lines.append(f"| `{job.directory.name}` | {reason} |")
     return "\n".join(lines) + "\n"
 
 
@@ -177,20 +196,23 @@ def write_report(
         f"{columns_note(metrics)} Also in [{REPORT_CSV}]({REPORT_CSV}).\n",
         *drawn.sections(),
         _problems_section(jobs),
+        _foreign_section(sweep.foreign),
     ]
     markdown_path = sweep_dir / REPORT_MD
     markdown_path.write_text("\n".join(s for s in sections if s))
     csv_path = write_csv(sweep_dir / REPORT_CSV, rows, metrics, front.columns())
     write_paired_csv(sweep_dir / PAIRED_CSV, [primary, *checkerboard.values()])
-    return Report(sweep_dir, markdown_path, csv_path, jobs, rows, drawn.paths, primary)
+    return Report(
+        sweep_dir, markdown_path, csv_path, jobs, rows, drawn.paths, primary, sweep.foreign
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``decoderlab-report SWEEP_DIR``.
 
     Exit 0: report written, every job succeeded; 1: report written, some jobs failed, are
-    unreadable, incomplete or duplicates (named on stderr); 2: no report (no runs in the
-    directory, an unknown ``--reference`` or ``--metric``, a bad ``--alpha``, an unreadable
+    unreadable, incomplete or duplicates (named on stderr); 2: no report (no decoderlab runs
+    in the directory, an unknown ``--reference`` or ``--metric``, a bad ``--alpha``, an unreadable
     race.json).
     """
     parser = argparse.ArgumentParser(prog="decoderlab-report", description=__doc__)
@@ -219,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"decoderlab-report: {err}", file=sys.stderr)
         return 2
     print(f"Report: {report.markdown_path}")
+    for job in report.foreign:
+        print(f"decoderlab-report: left out {job.directory}: {job.reason}", file=sys.stderr)
     if report.problems:
         print(f"decoderlab-report: {report.failure_summary()}", file=sys.stderr)
         return 1

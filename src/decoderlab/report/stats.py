@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from decoderlab.records import RunRecord
 from decoderlab.report.sweep import Job, varying_overrides
 
 CONFIDENCE = 0.95
@@ -55,16 +56,15 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate
     return Estimate(mean, t * float(x.std(ddof=1)) / math.sqrt(n), n)
 
 
-def run_values(record: dict) -> dict[str, float]:
+def run_values(record: RunRecord) -> dict[str, float]:
     """The numbers one run contributes: params, every test/* metric, FFCR, seconds per epoch."""
     values: dict[str, float] = {}
-    if isinstance(record.get(PARAMS), int | float):
-        values[PARAMS] = float(record[PARAMS])
-    for group in ("test", "ffcr"):
-        for key, value in (record.get(group) or {}).items():
-            if isinstance(value, int | float) and math.isfinite(value):
-                values[key] = float(value)
-    epochs = [s for s in record.get("seconds_per_epoch") or [] if isinstance(s, int | float)]
+    if record.params is not None:
+        values[PARAMS] = float(record.params)
+    for key, value in {**record.test, **record.ffcr}.items():
+        if value is not None and math.isfinite(value):
+            values[key] = float(value)
+    epochs = [s for s in record.seconds_per_epoch if s is not None]
     if epochs:
         values[SECONDS_PER_EPOCH] = float(np.mean(epochs))
     return values

@@ -1,8 +1,11 @@
-"""A sweep directory's jobs: their metrics.json records, configs and figures' raw arrays."""
+"""A sweep directory's jobs: their metrics.json records, configs and figures' raw arrays.
+
+A directory is a decoderlab sweep when at least one of its run records is decoderlab's
+(``decoderlab.records``); a metrics.json another program wrote is named and left out.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -13,14 +16,27 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from decoderlab.records import FIGURES_FILE, METRICS_FILE, read_arrays, read_record
-from decoderlab.stats.racing import RACE_FILE
+from decoderlab.records import (
+    FIGURES_FILE,
+    INTERRUPTED,
+    METRICS_FILE,
+    OK,
+    RACE_FILE,
+    RUNNING,
+    ForeignRecordError,
+    RaceRecord,
+    RecordVersionError,
+    RunRecord,
+    read_arrays,
+    read_race_record,
+    read_run_record,
+)
 
 log = logging.getLogger(__name__)
 
 
 class NoRunsError(RuntimeError):
-    """The directory does not exist or holds no run directory."""
+    """The directory does not exist, holds no run directory, or none of decoderlab's."""
 
 
 @dataclass
@@ -33,11 +49,15 @@ class Job:
     """
 
     directory: Path
-    record: dict[str, Any] | None
+    record: RunRecord | None
     problem: str | None
     overrides: list[str] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     duplicate_of: Path | None = None
+    decoderlab: bool = False
+
+    def __post_init__(self) -> None:
+        self.decoderlab = self.decoderlab or self.record is not None
 
     @property
     def ok(self) -> bool:
@@ -45,11 +65,11 @@ class Job:
 
     @property
     def decoder(self) -> str | None:
-        return (self.record or {}).get("decoder")
+        return self.record.decoder if self.record else None
 
     @property
     def seed(self) -> int | None:
-        return (self.record or {}).get("seed")
+        return self.record.seed if self.record else None
 
     @property
     def reason(self) -> str:
@@ -82,22 +102,22 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted((d for d in found if ".submitit" not in d.parts), key=_natural_key)
 
 
-def _problem(record: dict[str, Any]) -> str | None:
-    status = record.get("status")
-    if status == "running":
+def _problem(record: RunRecord) -> str | None:
+    if record.status == RUNNING:
         return "status running: the job is still running, or was killed before it ended"
-    if status == "interrupted":
-        return f"interrupted: {record.get('error')} (resume the sweep with resume=true)"
-    if status != "ok":
-        return f"failed: {record.get('error') or f'status {status!r}'}"
-    loss = (record.get("test") or {}).get("test/loss")
-    if not isinstance(loss, int | float) or not math.isfinite(loss):
+    if record.status == INTERRUPTED:
+        return f"interrupted: {record.error} (resume the sweep with resume=true)"
+    if record.status != OK:
+        return f"failed: {record.error or f'status {record.status!r}'}"
+    loss = record.test.get("test/loss")
+    if loss is None or not math.isfinite(loss):
         return "test/loss is not finite (diverged)"
     return None
 
 
 def load_job(job_dir: Path) -> Job:
-    """Read one run directory; never raises for a broken job, it records the problem."""
+    """Read one run directory; never raises for a broken job, it records the problem, except
+    ForeignRecordError for a metrics.json that decoderlab did not write."""
     overrides_path = job_dir / ".hydra" / "overrides.yaml"
     try:
         overrides = [str(o) for o in OmegaConf.load(overrides_path)]
@@ -107,9 +127,11 @@ def load_job(job_dir: Path) -> Job:
         problem = f"no {METRICS_FILE}: still running, interrupted or crashed before writing it"
         return Job(job_dir, None, problem, overrides)
     try:
-        record = read_record(job_dir)
-        if not isinstance(record, dict):
-            raise ValueError(f"{job_dir / METRICS_FILE}: not a JSON object")
+        record = read_run_record(job_dir)
+    except ForeignRecordError:
+        raise
+    except RecordVersionError as err:
+        return Job(job_dir, None, f"unreadable {METRICS_FILE}: {err}", overrides, decoderlab=True)
     except (OSError, ValueError) as err:
         return Job(job_dir, None, f"unreadable {METRICS_FILE}: {err}", overrides)
     return Job(job_dir, record, _problem(record), overrides, _figure_arrays(job_dir))
@@ -136,7 +158,7 @@ def mark_duplicates(jobs: list[Job]) -> list[Job]:
     for job in jobs:
         if not job.ok:
             continue
-        digest = job.record.get("config_hash")
+        digest = job.record.config_hash
         key = ("config_hash", digest) if digest else ("overrides", tuple(sorted(job.overrides)))
         if not key[1]:
             continue
@@ -151,9 +173,11 @@ def mark_duplicates(jobs: list[Job]) -> list[Job]:
     return jobs
 
 
-def load_jobs(sweep_dir: str | Path) -> list[Job]:
-    """Every job of ``sweep_dir``, duplicates marked (``mark_duplicates``); raises NoRunsError
-    naming the directory if there is none."""
+def load_jobs(sweep_dir: str | Path) -> tuple[list[Job], list[Job]]:
+    """Every decoderlab job of ``sweep_dir``, duplicates marked (``mark_duplicates``), and the
+    run directories whose metrics.json another program wrote (``problem`` says why; left out
+    of everything). Raises NoRunsError naming the directory when it has no run directory, or
+    none holding a decoderlab record."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise NoRunsError(f"{sweep_dir}: not a directory")
@@ -162,17 +186,31 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
         raise NoRunsError(
             f"{sweep_dir}: no run directories (none holds .hydra/config.yaml or {METRICS_FILE})"
         )
-    return mark_duplicates([load_job(d) for d in job_dirs])
+    jobs, foreign = [], []
+    for job_dir in job_dirs:
+        try:
+            jobs.append(load_job(job_dir))
+        except ForeignRecordError as err:
+            foreign.append(Job(job_dir, None, f"not a decoderlab run: {err}"))
+    if not any(j.decoderlab for j in jobs):
+        raise NoRunsError(
+            f"{sweep_dir}: not a decoderlab sweep: none of its {len(job_dirs)} run directories "
+            f"holds a decoderlab {METRICS_FILE} (one with producer 'decoderlab' and a "
+            "schema_version, or versions.decoderlab); nothing written"
+        )
+    return mark_duplicates(jobs), foreign
 
 
 @dataclass
 class Sweep:
-    """A sweep directory loaded once: its jobs and, when the racing sweeper ran it, the race
-    (``race.json``). Analyses and renderers take this value and never re-read the directory."""
+    """A sweep directory loaded once: its jobs, the run directories another program wrote
+    (``foreign``) and, when the racing sweeper ran it, the race (``race.json``). Analyses and
+    renderers take this value and never re-read the directory."""
 
     directory: Path
     jobs: list[Job]
-    race: dict[str, Any] | None = None
+    race: RaceRecord | None = None
+    foreign: list[Job] = field(default_factory=list)
 
     def versions(self) -> dict[str, list[str]]:
         """Per package, the distinct versions the usable jobs recorded (metrics.json
@@ -180,21 +218,20 @@ class Sweep:
         seen: dict[str, set[str]] = {}
         for job in self.jobs:
             if job.ok:
-                for package, version in (job.record.get("versions") or {}).items():
+                for package, version in job.record.versions.items():
                     seen.setdefault(package, set()).add(str(version))
         return {p: sorted(v) for p, v in sorted(seen.items()) if len(v) > 1}
 
 
 def load_sweep(sweep_dir: str | Path) -> Sweep:
-    """Load ``sweep_dir``'s jobs and race; raises NoRunsError when it holds no run, ValueError
-    naming the file when race.json is there but unreadable."""
+    """Load ``sweep_dir``'s jobs and race; raises NoRunsError when it holds no decoderlab run,
+    ValueError naming the file when race.json is there but unreadable."""
     sweep_dir = Path(sweep_dir)
-    jobs = load_jobs(sweep_dir)
-    race_path = sweep_dir / RACE_FILE
+    jobs, foreign = load_jobs(sweep_dir)
     race = None
-    if race_path.is_file():
+    if (sweep_dir / RACE_FILE).is_file():
         try:
-            race = json.loads(race_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{race_path}: unreadable ({err})") from err
-    return Sweep(sweep_dir, jobs, race)
+            race = read_race_record(sweep_dir)
+        except OSError as err:
+            raise ValueError(f"{sweep_dir / RACE_FILE}: unreadable ({err})") from err
+    return Sweep(sweep_dir, jobs, race, foreign)

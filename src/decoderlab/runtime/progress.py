@@ -15,10 +15,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from decoderlab.records import METRICS_FILE, write_json_atomic
+from decoderlab.records import (
+    METRICS_FILE,
+    OK,
+    RUNNING,
+    STATUSES,
+    read_run_record,
+    write_json_atomic,
+)
 
 PROGRESS_FILE = "progress.json"
-ENDED = ("ok", "failed", "interrupted")
+ENDED = tuple(s for s in STATUSES if s != RUNNING)
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,8 @@ def read_plan(sweep_dir: str | Path) -> dict:
 
 def sweep_progress(sweep_dir: str | Path, now: float | None = None) -> Progress:
     """Count the ended run records (metrics.json with status ok, failed or interrupted) in
-    the sweep directory's job folders, against the recorded plan."""
+    the sweep directory's job folders, against the recorded plan; files that are no
+    decoderlab run record are not counted."""
     sweep_dir = Path(sweep_dir)
     plan = read_plan(sweep_dir)
     now = time.time() if now is None else now
@@ -87,13 +95,13 @@ def sweep_progress(sweep_dir: str | Path, now: float | None = None) -> Progress:
     done = failed = since = 0
     for path in sweep_dir.glob(f"*/{METRICS_FILE}"):
         try:
-            status = json.loads(path.read_text()).get("status")
+            status = read_run_record(path.parent).status
             modified = path.stat().st_mtime
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError):
             continue
         if status in ENDED:
             done += 1
-            failed += status != "ok"
+            failed += status != OK
             since += modified >= started
     planned = plan.get("planned")
     elapsed = max(now - started, 0.0)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
-from decoderlab.records import METRICS_FILE, read_record
+from decoderlab.records import METRICS_FILE, OK, RunRecord, read_run_record
 from decoderlab.runtime.job_identity import config_hash
 
 log = logging.getLogger(__name__)
@@ -38,19 +37,20 @@ def check_same_job(output_dir: str | Path, cfg: DictConfig) -> None:
     if not (output_dir / METRICS_FILE).is_file():
         if latest_checkpoint(output_dir) is None:
             return
-        recorded: dict[str, Any] = {}
+        recorded_hash = None
         what = f"checkpoints but no {METRICS_FILE}"
     else:
         try:
-            recorded = read_record(output_dir)
+            recorded = read_run_record(output_dir)
         except (OSError, ValueError) as err:
-            recorded, what = {}, f"an unreadable {METRICS_FILE} ({err})"
+            recorded_hash, what = None, f"an unreadable {METRICS_FILE} ({err})"
         else:
+            recorded_hash = recorded.config_hash
             what = (
-                f"decoder {recorded.get('decoder')} seed {recorded.get('seed')}, "
-                f"config_hash {recorded.get('config_hash')}"
+                f"decoder {recorded.decoder} seed {recorded.seed}, "
+                f"config_hash {recorded.config_hash}"
             )
-    if recorded.get("config_hash") == expected:
+    if recorded_hash == expected:
         return
     raise JobMismatchError(
         f"resume=true: {output_dir} holds the run of another job ({what}); this job is seed "
@@ -89,15 +89,15 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return None
 
 
-def finished_record(output_dir: str | Path) -> dict[str, Any] | None:
+def finished_record(output_dir: str | Path) -> RunRecord | None:
     """The run's metrics.json record when it says ``status: ok``, else None."""
     if not (Path(output_dir) / METRICS_FILE).is_file():
         return None
     try:
-        record = read_record(output_dir)
+        record = read_run_record(output_dir)
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("status") == "ok" else None
+    return record if record.status == OK else None
 
 
 def checkpoint_to_resume(ckpt_path: str | None, resume: bool, output_dir: str | Path) -> str | None:

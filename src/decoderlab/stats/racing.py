@@ -23,9 +23,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import accumulate
 
-# the race's record in the sweep directory (``Race.state`` and per candidate its overrides),
-# written by the racing sweeper, read by the report
-RACE_FILE = "race.json"
+from decoderlab.records import (
+    RaceCandidate,
+    RaceDecision,
+    RaceJob,
+    RaceKnobs,
+    RaceRecord,
+    RaceRound,
+)
 
 # how a race ended (``Race.stop``)
 ONE_LEFT = "one candidate left"
@@ -46,8 +51,9 @@ class RaceSettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class RaceSettings:
-    """The knobs of a race (``hydra.sweeper.<knob>`` of ``hydra/sweeper=race``).
+class RaceSettings(RaceKnobs):
+    """The knobs of a race (``hydra.sweeper.<knob>`` of ``hydra/sweeper=race``), as race.json
+    records them (``RaceKnobs``), with their check.
 
     ``initial_seeds``: seeds every candidate runs in round 1 (>= 2: a paired test needs 2);
     ``seeds_per_round``: seeds each survivor runs in every later round (>= 1);
@@ -56,13 +62,6 @@ class RaceSettings:
     ``metric``: a ``test/*`` or ``ffcr*`` metric of metrics.json (lower is better, except PSNR
     and SSIM); ``max_jobs``: the most jobs the race may run in all (None: no budget).
     """
-
-    initial_seeds: int = 3
-    seeds_per_round: int = 1
-    max_seeds: int = 10
-    alpha: float = 0.05
-    metric: str = "test/loss"
-    max_jobs: int | None = None
 
     def check(self) -> None:
         """Raise RaceSettingsError for the first knob outside its allowed values."""
@@ -294,59 +293,46 @@ class Race:
         state.decision = decision
         self._pending.decisions.append(decision)
 
-    def state(self) -> dict:
-        """The race as plain data, race.json's content less what only the sweeper knows (each
-        candidate's ``overrides`` and ``decoder``):
-
-        ``knobs`` (``RaceSettings``), ``seed_order`` (the seeds in the order rounds take them),
-        ``jobs_run``, ``best`` (lowest mean among the survivors after the last round),
-        ``stop_reason`` (ONE_LEFT, MAX_SEEDS, MAX_JOBS, ALL_FAILED; null while racing);
-        ``rounds``: per round ``round``, ``seeds``, ``survivors_before``, ``jobs`` (``job``
-        number in launch order across rounds, ``candidate``, ``seed``), ``finished`` (false for
-        a round launched but not yet recorded), ``best`` and ``decisions`` (``candidate``,
-        ``action`` dropped or failed, ``best``, ``p_holm``, ``difference``, ``n``, ``reason``);
-        ``candidates``: per label ``seeds_run``, ``values`` and ``failed_seeds`` (by seed, as
-        strings), ``status``, ``dropped_in_round``, ``p_holm_at_drop``, ``difference_at_drop``.
-        """
+    def state(self) -> RaceRecord:
+        """The race as race.json records it (``RaceRecord``), less what only the sweeper knows
+        (each candidate's ``overrides`` and ``decoder``): a round launched but not yet recorded
+        is ``finished=False``; jobs are numbered in launch order across rounds."""
         rounds = [*self.rounds, *([self._pending] if self._pending else [])]
         first_jobs = accumulate((len(r.jobs) for r in rounds), initial=0)
-        return {
-            "knobs": asdict(self.settings),
-            "seed_order": self.seeds,
-            "jobs_run": self.jobs_run,
-            "best": self.best,
-            "stop_reason": self.stop,
-            "rounds": [
-                {
-                    "round": r.number,
-                    "seeds": r.seeds,
-                    "survivors_before": r.survivors_before,
-                    "jobs": [
-                        {"job": first + i, "candidate": c, "seed": s}
-                        for i, (c, s) in enumerate(r.jobs)
-                    ],
-                    "finished": r is not self._pending,
-                    "best": r.best,
-                    "decisions": [_decision_fields(d) for d in r.decisions],
-                }
+        return RaceRecord(
+            knobs=RaceKnobs(**asdict(self.settings)),
+            seed_order=self.seeds,
+            jobs_run=self.jobs_run,
+            best=self.best,
+            stop_reason=self.stop,
+            rounds=[
+                RaceRound(
+                    round=r.number,
+                    seeds=list(r.seeds),
+                    survivors_before=list(r.survivors_before),
+                    jobs=[RaceJob(first + i, c, s) for i, (c, s) in enumerate(r.jobs)],
+                    finished=r is not self._pending,
+                    best=r.best,
+                    decisions=[_recorded(d) for d in r.decisions],
+                )
                 for r, first in zip(rounds, first_jobs, strict=False)
             ],
-            "candidates": {
-                c: {
-                    "seeds_run": s.seeds_run,
-                    "values": {str(k): v for k, v in s.values.items()},
-                    "failed_seeds": {str(k): v for k, v in s.failed.items()},
-                    "status": s.status,
-                    "dropped_in_round": s.decision.round if s.decision else None,
-                    "p_holm_at_drop": s.decision.p_holm if s.decision else None,
-                    "difference_at_drop": s.decision.difference if s.decision else None,
-                }
+            candidates={
+                c: RaceCandidate(
+                    seeds_run=list(s.seeds_run),
+                    values=dict(s.values),
+                    failed_seeds=dict(s.failed),
+                    status=s.status,
+                    dropped_in_round=s.decision.round if s.decision else None,
+                    p_holm_at_drop=s.decision.p_holm if s.decision else None,
+                    difference_at_drop=s.decision.difference if s.decision else None,
+                )
                 for c, s in self.candidates.items()
             },
-        }
+        )
 
 
-def _decision_fields(decision: Decision) -> dict:
+def _recorded(decision: Decision) -> RaceDecision:
     fields = asdict(decision)
     del fields["round"]
-    return fields
+    return RaceDecision(**fields)

@@ -10,9 +10,9 @@ or value given is not used, and the log says so. Each round is launched through 
 launcher (basic, joblib, submitit, ...), its job numbers following the previous round's, so run
 directories are ``<sweep dir>/0``, ``1``, ... as usual. After each round the sweeper reads every
 job's metric from its ``metrics.json``, lets the race decide, prints each decision on one line,
-and rewrites ``<sweep dir>/race.json`` (atomically; schema: ``Race.state``, plus per candidate
-its ``overrides`` and ``decoder``). The race is written again before each round is launched,
-that round marked unfinished.
+and rewrites ``<sweep dir>/race.json`` (atomically; ``decoderlab.records.RaceRecord``: the
+race's state, plus per candidate its ``overrides`` and ``decoder``). The race is written again
+before each round is launched, that round marked unfinished.
 
 Resuming (the same command with ``hydra.sweep.dir=<dir> resume=true``): finished jobs return
 their record without training, so the race replays its decisions and finds the same jobs under
@@ -22,14 +22,12 @@ knobs, or a job whose result changed) stops the sweep before launching it.
 
 # No ``from __future__ import annotations``: Hydra's plugin discovery executes this module
 # without registering it in sys.modules, where dataclasses look up string annotations.
-import json
 import logging
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus
@@ -37,7 +35,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from decoderlab.stats.racing import RACE_FILE, Race, RaceSettings, RaceSettingsError
+from decoderlab.records import RACE_FILE, RaceRound, RunRecord
+from decoderlab.stats.racing import Race, RaceSettings, RaceSettingsError
 
 log = logging.getLogger(__name__)
 
@@ -72,39 +71,39 @@ def _stop(message: str) -> SystemExit:
     return SystemExit(f"decoderlab: hydra/sweeper=race: {message}")
 
 
-def job_result(job: JobReturn, metric: str) -> tuple[float | None, str | None, dict]:
+def job_result(job: JobReturn, metric: str) -> tuple[float | None, str | None, RunRecord | None]:
     """(value of ``metric``, None, record) for a job whose metrics.json says ok, else (None,
-    reason, record or {}).
+    reason, record or None).
 
     A job failed when Hydra says so or it returned NaN (``IsolateJobFailures``'s mark): its
     directory's metrics.json is then not trusted to be its own (a resumed job refused another
     job's directory). Raises SystemExit when an ok record has no ``metric``.
     """
-    from decoderlab.records import read_record
-    from decoderlab.report.stats import run_values
+    from decoderlab.records import FAILED, OK, read_run_record
 
     if job.status == JobStatus.FAILED:
-        return None, f"the job raised {job._return_value!r}", {}
+        return None, f"the job raised {job._return_value!r}", None
     output_dir = Path(job.hydra_cfg.hydra.runtime.output_dir)
     try:
-        record = read_record(output_dir)
+        record = read_run_record(output_dir)
     except (OSError, ValueError) as err:
-        return None, f"no readable metrics.json ({err})", {}
+        return None, f"no readable metrics.json ({err})", None
     returned = job.return_value
     if isinstance(returned, float) and math.isnan(returned):
-        error = record.get("error") if record.get("status") == "failed" else None
-        return None, error or f"the job failed (see the sweep's log for {output_dir})", {}
-    if record.get("status") != "ok":
-        return None, f"status {record.get('status')}: {record.get('error')}", record
-    values = run_values(record)
-    if metric not in values:
-        if (record.get("test") or {}).get(metric) is not None:
-            return None, f"{metric} is not finite", record
+        error = record.error if record.status == FAILED else None
+        return None, error or f"the job failed (see the sweep's log for {output_dir})", None
+    if record.status != OK:
+        return None, f"status {record.status}: {record.error}", record
+    measured = {**record.test, **record.ffcr}
+    if metric not in measured:
         raise _stop(
             f"hydra.sweeper.metric={metric}: not in {output_dir / 'metrics.json'}; choose one "
-            f"of: {', '.join(sorted(values))}"
+            f"of: {', '.join(sorted(measured))}"
         )
-    return values[metric], None, record
+    value = measured[metric]
+    if value is None or not math.isfinite(value):
+        return None, f"{metric} is not finite", record
+    return float(value), None, record
 
 
 class RaceSweeper(Sweeper):
@@ -172,7 +171,7 @@ class RaceSweeper(Sweeper):
         return {" ".join(o for o in job if o.startswith(tuple(swept))): job for job in jobs}
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
-        from decoderlab.records import write_json_atomic
+        from decoderlab.records import write_race_record
         from decoderlab.runtime.progress import write_plan
 
         assert self.config is not None and self.launcher is not None
@@ -188,10 +187,10 @@ class RaceSweeper(Sweeper):
         decoders: dict[str, str | None] = dict.fromkeys(candidates)
 
         def save() -> None:
-            state = race.state()
-            for label, entry in state["candidates"].items():
-                entry.update(overrides=candidates[label], decoder=decoders[label])
-            write_json_atomic(sweep_dir / RACE_FILE, state)
+            record = race.state()
+            for label, entry in record.candidates.items():
+                entry.overrides, entry.decoder = list(candidates[label]), decoders[label]
+            write_race_record(sweep_dir, record)
 
         metric = self.settings.metric
         returns: list[Sequence[JobReturn]] = []
@@ -204,7 +203,7 @@ class RaceSweeper(Sweeper):
                 f"{', '.join(map(str, seeds))} (jobs {first}-{first + len(jobs) - 1})",
                 flush=True,
             )
-            self._check_replay(recorded, race.state()["rounds"][-1], sweep_dir)
+            self._check_replay(recorded, race.state().rounds[-1], sweep_dir)
             save()
             # the progress lines' "done/planned", timed from this multirun's first round
             write_plan(sweep_dir, first + len(jobs), started=time.time() if number == 1 else None)
@@ -217,9 +216,9 @@ class RaceSweeper(Sweeper):
                     failures[job] = reason
                 else:
                     values[job] = value
-                    decoders[job[0]] = decoders[job[0]] or record.get("decoder")
+                    decoders[job[0]] = decoders[job[0]] or record.decoder
             decisions = race.record(values, failures)
-            self._check_replay(recorded, race.state()["rounds"][-1], sweep_dir)
+            self._check_replay(recorded, race.state().rounds[-1], sweep_dir)
             for decision in decisions:
                 print(f"race: {decision.describe(metric)}", flush=True)
             if not decisions:
@@ -248,44 +247,46 @@ class RaceSweeper(Sweeper):
             results.extend(self.launcher.launch(chunk, initial_job_idx=first + start))
         return results
 
-    def _recorded_rounds(self, sweep_dir: Path) -> list[dict[str, Any]]:
+    def _recorded_rounds(self, sweep_dir: Path) -> list[RaceRound]:
         """The rounds race.json recorded when this sweep resumes a race, else []."""
+        from decoderlab.records import read_race_record
+
         path = sweep_dir / RACE_FILE
         if not (self.config.get("resume") and path.is_file()):
             return []
         try:
-            return list(json.loads(path.read_text())["rounds"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            return read_race_record(sweep_dir).rounds
+        except (OSError, ValueError) as err:
             raise _stop(
                 f"resume=true: {path} cannot be read ({err}); resume a race only from its own "
                 "intact race.json, or race again in a fresh hydra.sweep.dir"
             ) from err
 
     @staticmethod
-    def _check_replay(recorded: list[dict[str, Any]], now: dict[str, Any], sweep_dir: Path) -> None:
+    def _check_replay(recorded: list[RaceRound], now: RaceRound, sweep_dir: Path) -> None:
         """Stop when a resumed race's round ``now`` (planned or finished) runs other jobs, or
         finished with other decisions, than the same round in the recorded race."""
-        before = next((r for r in recorded if r.get("round") == now["round"]), None)
+        before = next((r for r in recorded if r.round == now.round), None)
         if before is None:
             return
 
-        def jobs(r: dict[str, Any]) -> str:
-            return ", ".join(f"{j['job']}: {j['candidate']} seed {j['seed']}" for j in r["jobs"])
+        def jobs(r: RaceRound) -> str:
+            return ", ".join(f"{j.job}: {j.candidate} seed {j.seed}" for j in r.jobs)
 
-        def decisions(r: dict[str, Any]) -> str:
-            dropped = [f"{d['candidate']} ({d['action']})" for d in r["decisions"]]
+        def decisions(r: RaceRound) -> str:
+            dropped = [f"{d.candidate} ({d.action})" for d in r.decisions]
             return ", ".join(dropped) or "nothing"
 
-        if before.get("jobs") != now["jobs"]:
+        if before.jobs != now.jobs:
             change = f"would run jobs {jobs(now)}, where the recorded race ran {jobs(before)}"
-        elif before.get("finished") and now["finished"] and decisions(before) != decisions(now):
+        elif before.finished and now.finished and decisions(before) != decisions(now):
             change = (
                 f"dropped {decisions(now)}, where the recorded race dropped {decisions(before)}"
             )
         else:
             return
         raise _stop(
-            f"resume=true: round {now['round']} {change} ({sweep_dir / RACE_FILE}). A resumed "
+            f"resume=true: round {now.round} {change} ({sweep_dir / RACE_FILE}). A resumed "
             "race must replay the same decisions (same knobs and sweep, same job results); race "
             "again in a fresh hydra.sweep.dir."
         )

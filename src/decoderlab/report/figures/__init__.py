@@ -79,7 +79,7 @@ def _periods(jobs: Sequence[Job]) -> tuple[int, ...]:
     found = {
         int(m.group(1))
         for job in jobs
-        for key in (job.record or {}).get("test", {})
+        for key in (job.record.test if job.record else {})
         if (m := re.fullmatch(r"test/cbe(\d+)", key))
     }
     return tuple(sorted(found)) or (2,)
@@ -105,10 +105,10 @@ def _ffcr_key(row: DecoderSummary, when: str) -> str | None:
 def _median_job(jobs: Sequence[Job], key: str | None) -> Job:
     """The job whose FFCR ``key`` is the median of ``jobs`` (the lower one of two middles), so
     the panel shown is typical of the seeds; the first job when there is no such value."""
-    valued = [j for j in jobs if isinstance((j.record.get("ffcr") or {}).get(key), int | float)]
+    valued = [j for j in jobs if j.record.ffcr.get(key) is not None]
     if not valued:
         return jobs[0]
-    valued.sort(key=lambda j: j.record["ffcr"][key])
+    valued.sort(key=lambda j: j.record.ffcr[key])
     return valued[(len(valued) - 1) // 2]
 
 
@@ -117,7 +117,7 @@ def _ffcr_title(row: DecoderSummary, job: Job, key: str | None) -> str:
     if key is None:
         return ""
     period = key.removeprefix("ffcr").split("/")[0]
-    estimate, mine = row.get(key), job.record["ffcr"].get(key)
+    estimate, mine = row.get(key), job.record.ffcr.get(key)
     lines = [f"FFCR{period.translate(SUBSCRIPTS)} {_number(estimate.mean)} (mean of {estimate.n})"]
     if mine is not None:
         lines.append(f"shown: seed {job.seed}, {_number(mine)}")
@@ -167,7 +167,7 @@ class _Drawing:
         curves: dict[str, list[list[float]]] = {}
         for row in self.rows:
             for job in row.ok_jobs:
-                if losses := (job.record.get("history") or {}).get("val/loss"):
+                if losses := job.record.history.get("val/loss"):
                     curves.setdefault(row.decoder, []).append(losses)
         if not curves:
             self.drawn.notes["val_loss"] = "no `history['val/loss']` in any successful metrics.json"
