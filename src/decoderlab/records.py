@@ -213,8 +213,6 @@ class RunRecord:
     train_samples_per_s: float | None = None
     val: dict[str, float | None] = field(default_factory=dict)
     test: dict[str, float | None] = field(default_factory=dict)
-    # the data sizes the run used (images, patches per split; the data module's used_sizes)
-    data: dict[str, int] = field(default_factory=dict)
     ffcr: dict[str, float | None] = field(default_factory=dict)
     history: dict[str, list[float | None]] = field(default_factory=dict)
     wall_s: float | None = None
