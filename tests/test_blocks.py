@@ -1,4 +1,4 @@
-"""Blocks: the size contract, parameter counts, ICNR, blur, TF 'same' padding, seed models."""
+"""Blocks: the size contract, parameter counts, ICNR, smoothing, TF 'same' padding, seed models."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from torch import nn
 from decoderlab.blocks import (
     Conv2dSame,
     ConvPoolDown,
+    FixedSmoothing,
     PixelShuffleUp,
     ResizeConvUp,
     StridedConvDown,
     TransposedConvUp,
-    ZeroOrderHoldBlur,
     decoder_variants,
     keras_init_,
     tf_same_pad_amounts,
@@ -37,13 +37,13 @@ def params(module: nn.Module) -> int:
 @pytest.mark.parametrize("name", VARIANTS)
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (7, 7), (5, 9), (14, 14)])
 def test_every_registered_variant_doubles_size_exactly(name, size):
-    block = VARIANTS[name].build(name, 3, 5)
-    out = block(torch.randn(2, 3, *size))
+    block = VARIANTS[name].build(name, 8, 5)
+    out = block(torch.randn(2, 8, *size))
     assert out.shape == (2, 5, 2 * size[0], 2 * size[1])
     assert block.name == name
 
 
-@pytest.mark.parametrize("block", [ResizeConvUp(3, 5, "bicubic"), PixelShuffleUp(3, 5, blur=True)])
+@pytest.mark.parametrize("block", [ResizeConvUp(3, 5, "bicubic"), PixelShuffleUp(3, 5, smooth=1)])
 def test_blocks_outside_the_named_variants_double_size_too(block):
     assert block(torch.randn(2, 3, 5, 9)).shape == (2, 5, 10, 18)
 
@@ -54,7 +54,7 @@ def test_blocks_outside_the_named_variants_double_size_too(block):
         (ResizeConvUp(8, 4, "nearest", kernel_size=3), 8 * 4 * 9 + 4),
         (ResizeConvUp(8, 4, "bilinear", kernel_size=5), 8 * 4 * 25 + 4),
         (TransposedConvUp(8, 4, kernel_size=2), 8 * 4 * 4 + 4),
-        (TransposedConvUp(8, 4, kernel_size=3, blur=True), 8 * 4 * 9 + 4),
+        (TransposedConvUp(8, 4, kernel_size=3, smooth=1), 8 * 4 * 9 + 4),
         (TransposedConvUp(8, 4, kernel_size=4), 8 * 4 * 16 + 4),
         (PixelShuffleUp(8, 4, kernel_size=3), 8 * 16 * 9 + 16),
         (PixelShuffleUp(8, 4, kernel_size=1, init="icnr"), 8 * 16 + 16),
@@ -98,7 +98,7 @@ def test_default_pixel_shuffle_is_not_constant_for_constant_input():
 def test_zero_order_hold_blur_keeps_size_and_removes_the_nyquist_checkerboard():
     i, j = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
     checkerboard = ((-1.0) ** (i + j))[None, None]
-    out = ZeroOrderHoldBlur()(checkerboard + 2.0)
+    out = FixedSmoothing(1)(checkerboard + 2.0)
     assert out.shape == checkerboard.shape
     assert torch.allclose(out[..., 1:, 1:], torch.full((1, 1, 7, 7), 2.0))
 

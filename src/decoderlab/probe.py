@@ -1,7 +1,8 @@
 """``decoderlab-probe``: FFCR at init of every decoder block variant, no training needed.
 
 For each registered decoder variant (``decoderlab.blocks.decoder_variants()``; a variant without
-blur is probed with and without the zero-order-hold blur where its family has that knob) and
+smoothing is probed with and without the zero-order-hold blur, ``smooth=1``, where its family
+has that knob) and
 several random inits, it measures the flat-field checkerboard ratio of the block alone
 (period 2) and of the comparison decoder built from it (every period of its lattice), prints
 mean and std as a table and writes them to CSV.
@@ -35,13 +36,14 @@ IMAGE_SIZE = 28
 
 
 def block_variants() -> list[BlockFactory]:
-    """Every registered variant; one without blur also with blur where its family has the knob."""
+    """Every registered variant; one without smoothing also with the zero-order-hold blur
+    (``smooth=1``) where its family has the knob."""
     factories: list[BlockFactory] = []
     for family in decoder_families().values():
         for settings in family.variants.values():
             factories.append(partial(family.block, **settings))
-            if "blur" in family.knobs and not settings.get("blur", False):
-                factories.append(partial(family.block, **settings, blur=True))
+            if "smooth" in family.knobs and not settings.get("smooth", 0):
+                factories.append(partial(family.block, **{**settings, "smooth": 1}))
     return factories
 
 
