@@ -89,5 +89,7 @@ def test_higher_is_better_curves_and_a_one_epoch_budget():
     short = budget_check(one, "val/loss")
     assert short.checkpoints == [] and not short.moving and short.latest is None
     assert math.isnan(short.improvement["a"])  # no earlier epoch to improve from
+    diverged = {"a": {1: [0.2, None], 2: [0.2, 0.1]}, "b": {1: [0.3, 0.2], 2: [0.3, 0.2]}}
+    assert budget_check(diverged, "val/loss").final.comparisons[0].n == 1  # a: seed 2 only
     with pytest.raises(ValueError, match="2 or more decoders"):
         budget_check({"a": {1: [0.1, 0.09]}}, "val/loss")

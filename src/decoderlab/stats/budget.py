@@ -114,13 +114,15 @@ def budget_check(
     ``alpha`` and ``equivalence_margin``) at earlier epochs and compare them with the last.
 
     ``histories``: {decoder: {seed: per-epoch values of ``metric``}} (e.g. metrics.json's
-    ``history["val/loss"]``). Runs are cut to the shortest history, whose length is the
+    ``history["val/loss"]``; None or NaN where not finite). Runs with a value that is not
+    finite are left out; the others are cut to the shortest history, whose length is the
     budget checked. ValueError when there are fewer than 2 decoders with a history.
     """
     runs = {
         d: {s: np.asarray(h, dtype=float) for s, h in per_seed.items() if len(h)}
         for d, per_seed in histories.items()
     }
+    runs = {d: {s: h for s, h in r.items() if np.isfinite(h).all()} for d, r in runs.items()}
     runs = {d: r for d, r in runs.items() if r}
     if len(runs) < 2:
         raise ValueError(f"a budget check needs 2 or more decoders with a history of {metric}")
