@@ -15,6 +15,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 
 from decoderlab.blocks.validation import check_choice
 from decoderlab.metrics.ssim import StructuralSimilarity
+from decoderlab.tasks.super_resolution import luma_metrics
 
 LOSSES = ("bce", "mse")
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
@@ -44,12 +45,21 @@ def stage_shapes(net: nn.Sequential, x: torch.Tensor, prefix: str) -> list[tuple
 
 
 def check_round_trip(
-    encoder: nn.Sequential, decoder: nn.Sequential, in_shape: Sequence[int]
+    encoder: nn.Module,
+    decoder: nn.Sequential,
+    in_shape: Sequence[int],
+    inputs: nn.Module | None = None,
 ) -> list[tuple[str, tuple]]:
-    """Trace a (1, *in_shape) input through every stage; raise ArchitectureError on a mismatch."""
+    """Trace a (1, *in_shape) image through the task's ``inputs`` (the network's input made
+    from the image; none: the image itself), every encoder stage and every decoder stage;
+    raise ArchitectureError when the output's shape is not the image's."""
     x = torch.zeros(1, *in_shape)
     with torch.no_grad():
-        shapes = stage_shapes(encoder, x, "encoder")
+        shapes = []
+        if inputs is not None:
+            x = inputs(x)
+            shapes.append(("inputs", tuple(x.shape[1:])))
+        shapes += stage_shapes(encoder, x, "encoder")
         latent = encoder(x)
         shapes += stage_shapes(decoder, latent, "decoder")
     if shapes[-1][1] != tuple(in_shape):
@@ -63,22 +73,24 @@ def check_round_trip(
     return shapes
 
 
-def image_metrics(prefix: str) -> MetricCollection:
-    """MSE, PSNR and SSIM of reconstructions in [0, 1] over a split, keys ``{prefix}mse`` etc.
+def image_metrics(prefix: str, luma_border: int | None = None) -> MetricCollection:
+    """MSE, PSNR and SSIM of reconstructions in [0, 1] over a split, keys ``{prefix}mse`` etc.;
+    with ``luma_border`` also ``psnr_y`` and ``ssim_y`` as super-resolution papers report them
+    (``decoderlab.tasks.super_resolution.luma_metrics``).
 
     ``mse`` is the mean squared error over every pixel of the split; ``psnr`` is
     ``10 log10(1 / mse)`` in dB from that pooled MSE (torchmetrics' PSNR with its default
     reduction), not a mean of per-image PSNRs; ``ssim`` is the mean over images of Wang et
     al.'s SSIM over valid 11x11 Gaussian windows (``decoderlab.metrics.ssim``).
     """
-    return MetricCollection(
-        {
-            "mse": MeanSquaredError(),
-            "psnr": PeakSignalNoiseRatio(data_range=1.0),
-            "ssim": StructuralSimilarity(data_range=1.0),
-        },
-        prefix=prefix,
-    )
+    metrics = {
+        "mse": MeanSquaredError(),
+        "psnr": PeakSignalNoiseRatio(data_range=1.0),
+        "ssim": StructuralSimilarity(data_range=1.0),
+    }
+    if luma_border is not None:
+        metrics.update(luma_metrics(luma_border))
+    return MetricCollection(metrics, prefix=prefix)
 
 
 def init_seeds(seed: int | None) -> tuple[int | None, int | None]:
@@ -95,10 +107,16 @@ def init_seeds(seed: int | None) -> tuple[int | None, int | None]:
 
 
 class AutoEncoder(L.LightningModule):
-    """Image autoencoder x (N, C, H, W) in [0, 1] -> reconstruction of the same shape.
+    """Image model x (N, C, H, W) in [0, 1] -> an image of the same shape, trained to give x.
 
+    The task decides what the network is given: x itself (reconstruction; ``inputs`` None) or
+    ``inputs(x)``, a fixed module such as a x4 bicubic downscale (super-resolution; then
+    ``encoder`` is usually None and the decoder alone upsamples the small image).
     ``encoder(in_channels=C)`` and ``decoder(in_channels=encoder.out_channels, out_channels=C)``
-    are factories (Hydra ``_partial_``), so the decoder's input is derived from the encoder.
+    are factories (Hydra ``_partial_``), so the decoder's input is derived from the encoder
+    (without an encoder, from the network's input: C channels). ``luma_border`` adds the
+    super-resolution papers' ``psnr_y`` and ``ssim_y`` to the validation and test metrics
+    (``decoderlab.tasks.super_resolution.luma_metrics``).
     The decoder returns logits; ``forward`` applies the sigmoid. ``memory_format`` lays out the
     4-D weights (``channels_last`` is faster on CPU for some decoders; results are unchanged
     to float rounding). ``compile`` (true or a torch.compile mode) compiles the encoder and
@@ -110,9 +128,11 @@ class AutoEncoder(L.LightningModule):
 
     def __init__(
         self,
-        encoder: Callable[..., nn.Module],
+        encoder: Callable[..., nn.Module] | None,
         decoder: Callable[..., nn.Module],
         in_shape: Sequence[int] = (1, 28, 28),
+        inputs: nn.Module | None = None,
+        luma_border: int | None = None,
         loss: str = "bce",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
@@ -131,12 +151,14 @@ class AutoEncoder(L.LightningModule):
         with torch.random.fork_rng(devices=[], enabled=init_seed is not None):
             if encoder_seed is not None:
                 torch.manual_seed(encoder_seed)
-            self.encoder = encoder(in_channels=channels)
+            self.encoder = encoder(in_channels=channels) if encoder else nn.Sequential()
+            latent_channels = self.encoder.out_channels if encoder else channels
             if decoder_seed is not None:
                 torch.manual_seed(decoder_seed)
-            self.decoder = decoder(in_channels=self.encoder.out_channels, out_channels=channels)
+            self.decoder = decoder(in_channels=latent_channels, out_channels=channels)
+        self.inputs = inputs
         self.in_shape = tuple(in_shape)
-        self.stage_shapes = check_round_trip(self.encoder, self.decoder, in_shape)
+        self.stage_shapes = check_round_trip(self.encoder, self.decoder, in_shape, inputs)
         self.loss_name = loss
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
         self.scheduler_factory = scheduler
@@ -146,8 +168,8 @@ class AutoEncoder(L.LightningModule):
         # NaN stays NaN, so a diverged run shows it.
         self.val_loss = MeanMetric(nan_strategy="disable")
         self.test_loss = MeanMetric(nan_strategy="disable")
-        self.val_metrics = image_metrics("val/")
-        self.test_metrics = image_metrics("test/")
+        self.val_metrics = image_metrics("val/", luma_border)
+        self.test_metrics = image_metrics("test/", luma_border)
         self.to(memory_format=MEMORY_FORMATS[memory_format])
         self._reset_train_loss()
 
@@ -164,17 +186,20 @@ class AutoEncoder(L.LightningModule):
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
-        """(C, h, w) of the encoder's output, the decoder's input."""
-        return next(
-            shape for name, shape in reversed(self.stage_shapes) if name.startswith("encoder.")
-        )
+        """(C, h, w) of the decoder's input: the encoder's output (or the network's input)."""
+        before_decoder = [s for name, s in self.stage_shapes if not name.startswith("decoder.")]
+        return before_decoder[-1] if before_decoder else self.in_shape
 
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the network is given for the image batch x: x, or ``inputs(x)``."""
+        return x if self.inputs is None else self.inputs(x)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        return self.decoder(self.encoder(self.network_input(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))
@@ -220,7 +245,9 @@ class AutoEncoder(L.LightningModule):
         # no weights: torchmetrics 1.9's MeanMetric ignores them when nan_strategy="disable"
         loss_metric.update(self.loss(logits, batch, reduction="none").flatten(1).mean(1))
         self.log(f"{stage}/loss", loss_metric, on_epoch=True, prog_bar=stage == "val")
-        recon = torch.sigmoid(logits)
+        # standard layout for the metrics (torchmetrics views (N, C, H, W) flat; a channels_last
+        # output of several channels cannot be viewed so; one channel is unchanged)
+        recon = torch.sigmoid(logits).contiguous()
         metrics.update(recon, batch)
         self.log_dict(metrics, on_epoch=True, batch_size=len(batch))
         return recon

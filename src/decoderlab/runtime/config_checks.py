@@ -25,6 +25,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
+from decoderlab.tasks import check_data_config
+from decoderlab.tasks.sizes import DataConfigError
+
 SCALARS = (bool, int, float, str, type(None))
 
 
@@ -180,7 +183,8 @@ class CheckOutputDir(Callback):
 
 
 class CheckConfig(Callback):
-    """Stop with the ``check_argument_types`` or ``check_accelerator`` message before Hydra
+    """Stop with the ``check_argument_types``, ``check_accelerator`` or ``check_data_config``
+    (size knobs, an image folder's files) message before Hydra
     creates the run (or sweep) directory, so a refused config leaves nothing behind. In a
     sweep the values every job shares are checked here; swept ones when each job starts."""
 
@@ -188,7 +192,8 @@ class CheckConfig(Callback):
         try:
             check_argument_types(config)
             check_accelerator(config)
-        except (ConfigTypeError, DeviceUnavailableError) as err:
+            check_data_config(config.data)
+        except (ConfigTypeError, DeviceUnavailableError, DataConfigError) as err:
             raise SystemExit(f"decoderlab: {type(err).__name__}: {err}") from err
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
