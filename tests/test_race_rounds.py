@@ -164,7 +164,10 @@ def test_results_must_cover_the_round_exactly():
         ({"initial_seeds": 4, "max_seeds": 3}, r"max_seeds=3: must be an integer >= initial_seeds"),
         ({"alpha": 0.0}, r"alpha=0.0: must be a number in \(0, 1\)"),
         ({"alpha": 1.5}, r"alpha=1.5: must be a number in \(0, 1\)"),
-        ({"metric": "loss"}, r"metric=loss: must be a metric of metrics.json named test/"),
+        (
+            {"metric": "loss"},
+            r"metric=loss: must be a test or flat-field metric .* declared in decoderlab",
+        ),
         ({"max_jobs": 0}, r"max_jobs=0: must be a positive integer, or null"),
         ({"max_jobs": 5}, r"max_jobs=5: must be at least the first round's 2 candidates x 3"),
     ],

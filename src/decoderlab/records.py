@@ -229,9 +229,15 @@ class RunRecord:
         return {**self.val, **self.test, **self.ffcr}
 
     def to_json(self) -> dict[str, Any]:
-        """The record as metrics.json holds it: producer and schema version first, then every
-        field (``extra``'s fields last)."""
-        known = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        """The record as metrics.json holds it: producer and schema version first, then the
+        fields (a field the run did not reach, None or empty, is left out, except who ran
+        what: ``decoder``, ``seed``, ``config_hash``, ``status``), ``extra``'s last."""
+        known = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "extra"
+            and (f.name in _ALWAYS_WRITTEN or getattr(self, f.name) not in (None, {}, []))
+        }
         return {
             "producer": PRODUCER,
             "schema_version": RUN_RECORD_VERSION,
@@ -239,6 +245,8 @@ class RunRecord:
             **{k: v for k, v in self.extra.items() if k not in known},
         }
 
+
+_ALWAYS_WRITTEN = ("decoder", "seed", "config_hash", "status")
 
 # RunRecord's fields: the check a value must pass and, for the error, what is allowed
 _RUN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from decoderlab.callbacks import FlatFieldProbe, RunStats
+from decoderlab.metrics.registry import TEST, VAL, at_stage
 from decoderlab.model import DivergenceError
 from decoderlab.records import (
     FAILED,
@@ -49,6 +50,7 @@ register_resolvers()
 run_dir.register_resolvers()
 
 
+blocks.register_resolvers()
 def config_dir() -> str:
     """conf/ shipped inside the wheel, or the source tree's top-level conf/ (editable install)."""
     packaged = Path(__file__).resolve().parent / "conf"
@@ -57,8 +59,10 @@ def config_dir() -> str:
     return str(Path(__file__).resolve().parents[2] / "conf")
 
 
-def _metrics_with_prefix(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
+def _metrics_at(metrics: dict[str, Any], stage: str) -> dict[str, float]:
+    """The metrics of ``stage`` (VAL or TEST) that ``decoderlab.metrics.registry`` declares,
+    among Lightning's logged ``metrics``, as floats by name."""
+    return {k: float(metrics[k]) for k in sorted(at_stage(metrics, stage))}
 
 
 def log_hparams(logger: Any, hparams: dict[str, Any], metric_names: list[str]) -> None:

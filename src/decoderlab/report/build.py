@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from decoderlab.metrics.registry import PRIMARY_METRIC
 from decoderlab.report.document import (
     budget_sentence,
     columns_note,
@@ -34,7 +35,6 @@ REPORT_MD = "report.md"
 REPORT_CSV = "report.csv"
 PAIRED_CSV = "paired.csv"
 FOREST_PNG = "forest.png"
-PRIMARY_METRIC = "test/loss"
 
 
 class UnknownMetricError(ValueError):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from decoderlab.metrics.registry import FLAT_FIELD, INIT, TEST, at_stage
+from decoderlab.metrics.registry import metric as declared
 from decoderlab.report.stats import (
     CONFIDENCE,
     PARAMS,
@@ -112,25 +114,19 @@ def budget_sentence(jobs: Sequence[Job]) -> str:
     return "Budget: unknown (no readable job config)."
 
 
-def _label(metric: str) -> str:
-    names = {
-        "test/loss": "lowest test loss",
-        "test/mse": "lowest test MSE",
-        "test/psnr": "highest test PSNR",
-        "test/ssim": "highest test SSIM",
-    }
-    return names.get(metric, f"best `{metric}`")
+def _label(name: str) -> str:
+    """E.g. "lowest test loss", "highest test PSNR" (the registry's direction and label)."""
+    info = declared(name)
+    return f"{info.best_word()} {info.label}"
 
 
-CHECKERBOARD_LABELS = {
-    "test/cbe": "periodic checkerboard energy",
-    "test/pace": "phase-affine checkerboard energy",
-}
+# the checkerboard families the findings name, at their smallest period
+CHECKERBOARD_FAMILIES = ("cbe", "pace")
 
 
-def _smallest_period_metric(metrics: Sequence[str], prefix: str) -> str | None:
-    candidates = [m for m in metrics if m.startswith(prefix) and m[len(prefix) :].isdigit()]
-    return min(candidates, key=lambda m: int(m[len(prefix) :]), default=None)
+def _smallest_period_metric(metrics: Sequence[str], family: str) -> str | None:
+    candidates = [m for m in at_stage(metrics, TEST) if declared(m).family == family]
+    return min(candidates, key=lambda m: declared(m).period, default=None)
 
 
 def findings(
@@ -144,19 +140,18 @@ def findings(
     metric and which decoders are worse or not distinguishable from it; the same for the
     smallest-period CBE and PACE; FFCR at init; failures."""
     parts = [verdict_sentence(primary, _label(primary.metric))]
-    for prefix, label in CHECKERBOARD_LABELS.items():
-        metric = _smallest_period_metric(metrics, prefix)
-        if metric and metric in checkerboard:
-            parts.append(verdict_sentence(checkerboard[metric], f"least {label} (`{metric}`)"))
+    for family in CHECKERBOARD_FAMILIES:
+        name = _smallest_period_metric(metrics, family)
+        if name and name in checkerboard:
+            label = f"least {declared(name).quantity} (`{name}`)"
+            parts.append(verdict_sentence(checkerboard[name], label))
+
+    def at_init(row: DecoderSummary) -> list[Estimate]:
+        names = [m for m in at_stage(row.estimates, FLAT_FIELD) if declared(m).when == INIT]
+        return [row.estimates[m] for m in names]
+
     zero_init = [
-        r.decoder
-        for r in rows
-        if any(m.endswith("/init") and m.startswith("ffcr") for m in r.estimates)
-        and all(
-            abs(e.mean) < 1e-6
-            for m, e in r.estimates.items()
-            if m.startswith("ffcr") and m.endswith("/init")
-        )
+        r.decoder for r in rows if at_init(r) and all(abs(e.mean) < 1e-6 for e in at_init(r))
     ]
     if zero_init:
         parts.append(

@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from decoderlab.metrics.registry import PRIMARY_METRIC
 from decoderlab.report.stats import PARAMS, SECONDS_PER_EPOCH, DecoderSummary
 
-QUALITY = "test/loss"
+QUALITY = PRIMARY_METRIC
 # cost name (CSV column pareto_<name>) -> the table metric it is measured by
 COSTS = {"params": PARAMS, "time": SECONDS_PER_EPOCH}
 

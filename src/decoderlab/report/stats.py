@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +10,20 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from decoderlab.metrics.registry import (
+    FLAT_FIELD,
+    PRIMARY_METRIC,
+    TEST,
+    at_stage,
+    column_order,
+    metric,
+)
 from decoderlab.records import RunRecord
 from decoderlab.report.sweep import Job, varying_overrides
 
 CONFIDENCE = 0.95
 SECONDS_PER_EPOCH = "s/epoch"
 PARAMS = "params"
-LEADING_TEST_METRICS = ("test/loss", "test/mse", "test/psnr", "test/ssim")
 
 
 @dataclass(frozen=True)
@@ -57,31 +63,28 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate
 
 
 def run_values(record: RunRecord) -> dict[str, float]:
-    """The numbers one run contributes: params, every test/* metric, FFCR, seconds per epoch."""
+    """The numbers one run contributes: params, every declared test and flat-field metric
+    (``decoderlab.metrics.registry``) with a finite value, seconds per epoch."""
     values: dict[str, float] = {}
     if record.params is not None:
         values[PARAMS] = float(record.params)
-    for key, value in {**record.test, **record.ffcr}.items():
-        if value is not None and math.isfinite(value):
-            values[key] = float(value)
+    measured = {**record.test, **record.ffcr}
+    for key in at_stage(measured, TEST, FLAT_FIELD):
+        if measured[key] is not None and math.isfinite(measured[key]):
+            values[key] = float(measured[key])
     epochs = [s for s in record.seconds_per_epoch if s is not None]
     if epochs:
         values[SECONDS_PER_EPOCH] = float(np.mean(epochs))
     return values
 
 
-def _metric_key(name: str) -> tuple:
-    """Column order: params, loss/mse/psnr/ssim, other test/* (by period), FFCR, s/epoch."""
+def _column_key(name: str) -> tuple:
+    """Column order: params, the metrics in the registry's order, s/epoch."""
     if name == PARAMS:
-        return (0,)
-    if name in LEADING_TEST_METRICS:
-        return (1, LEADING_TEST_METRICS.index(name))
+        return (0, 0)
     if name == SECONDS_PER_EPOCH:
-        return (4,)
-    match = re.fullmatch(r"([a-z/_]*?)(\d+)(/.*)?", name)
-    stem, period, suffix = match.groups() if match else (name, "0", "")
-    when = {"/init": 0, "/final": 1}.get(suffix or "", 2)
-    return (3 if name.startswith("ffcr") else 2, stem, int(period), when, name)
+        return (2, 0)
+    return (1, column_order(name))
 
 
 @dataclass
@@ -139,14 +142,14 @@ def summarise(jobs: Sequence[Job]) -> tuple[list[DecoderSummary], list[str]]:
             rows.setdefault(labels[job.directory], DecoderSummary(labels[job.directory]))
             rows[labels[job.directory]].jobs.append(job)
     values = {label: [run_values(j.record) for j in row.ok_jobs] for label, row in rows.items()}
-    metrics = sorted({k for runs in values.values() for r in runs for k in r}, key=_metric_key)
+    metrics = sorted({k for runs in values.values() for r in runs for k in r}, key=_column_key)
     for label, runs in values.items():
         rows[label].estimates = {
             m: mean_ci([r[m] for r in runs if m in r]) for m in metrics if any(m in r for r in runs)
         }
 
     def rank(row: DecoderSummary) -> tuple:
-        loss = row.get("test/loss")
+        loss = row.get(PRIMARY_METRIC)
         return (loss is None, loss.mean if loss else 0.0, row.decoder)
 
     return sorted(rows.values(), key=rank), metrics
@@ -165,12 +168,8 @@ def seed_values(rows: Sequence[DecoderSummary], metric: str) -> dict[str, dict[i
 
 
 def checkerboard_metrics(metrics: Sequence[str]) -> list[str]:
-    """The checkerboard metrics among ``metrics`` that the paired analysis compares: CBE and
-    PACE on the test images and FFCR after training, at every period measured. PRF is left
-    out: a share of the error, it falls when the broadband error grows, so it is read beside
-    CBE, never judged alone (DESIGN.md section 4)."""
-    return [
-        m
-        for m in metrics
-        if re.fullmatch(r"test/(cbe|pace)\d+", m) or re.fullmatch(r"ffcr\d+/final", m)
-    ]
+    """The checkerboard metrics among ``metrics`` that the paired analysis compares, as the
+    registry marks them: CBE and PACE on the test images and FFCR after training, at every
+    period measured. PRF is left out: a share of the error, it falls when the broadband error
+    grows, so it is read beside CBE, never judged alone."""
+    return [m for m in at_stage(metrics, TEST, FLAT_FIELD) if metric(m).checkerboard_verdict]

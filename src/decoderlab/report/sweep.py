@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from decoderlab.metrics.registry import PRIMARY_METRIC
 from decoderlab.records import (
     FIGURES_FILE,
     INTERRUPTED,
@@ -109,9 +110,9 @@ def _problem(record: RunRecord) -> str | None:
         return f"interrupted: {record.error} (resume the sweep with resume=true)"
     if record.status != OK:
         return f"failed: {record.error or f'status {record.status!r}'}"
-    loss = record.test.get("test/loss")
+    loss = record.test.get(PRIMARY_METRIC)
     if loss is None or not math.isfinite(loss):
-        return "test/loss is not finite (diverged)"
+        return f"{PRIMARY_METRIC} is not finite (diverged)"
     return None
 
 

@@ -44,14 +44,6 @@ INCONCLUSIVE = "inconclusive"
 
 PAIRED, WELCH = "paired t", "Welch t"
 
-# metric -> True when a higher value is better; every other metric: lower is better
-HIGHER_IS_BETTER = ("test/psnr", "test/ssim", "val/psnr", "val/ssim")
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is the better one (PSNR, SSIM)."""
-    return metric in HIGHER_IS_BETTER
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -303,9 +295,10 @@ def compare_to_best(
     """Every decoder of ``values`` ({decoder: {seed: value}}) against the best on ``metric``.
 
     The best is the decoder with the best mean over its seeds (lowest, or highest when
-    ``higher_better``; default from ``higher_is_better(metric)``); decoders without values
-    are left out. Because the best is picked from the same data, the family the p-values are
-    Holm-adjusted over is every pair of decoders (``pairwise_matrix``), not only the k − 1
+    ``higher_better``; by default the direction ``decoderlab.metrics.registry`` declares,
+    UnknownMetricError for an undeclared ``metric``); decoders without values are left out.
+    Because the best is picked from the same data, the family the p-values are Holm-adjusted
+    over is every pair of decoders (``pairwise_matrix``), not only the k − 1
     comparisons with the best: that keeps the family-wise error rate at ``alpha`` whichever
     decoder the data make the best. Verdicts: ``worse than the best`` when the adjusted
     p < ``alpha`` and the difference points away from the best, else ``not distinguishable
@@ -322,7 +315,11 @@ def compare_to_best(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if equivalence_margin is not None and not equivalence_margin > 0:
         raise ValueError(f"equivalence margin must be a fraction > 0, got {equivalence_margin}")
-    sign = -1.0 if (higher_is_better(metric) if higher_better is None else higher_better) else 1.0
+    if higher_better is None:
+        from decoderlab.metrics.registry import metric as declared
+
+        higher_better = declared(metric).higher_is_better
+    sign = -1.0 if higher_better else 1.0
     values = {d: dict(v) for d, v in values.items() if v}
     if not values:
         return PairedVerdicts(metric, alpha, None, [], [], None, equivalence_margin)

@@ -41,9 +41,6 @@ ALL_FAILED = "every candidate failed"
 # a candidate's status (``CandidateState.status``)
 RACING, DROPPED, FAILED, WINNER, SURVIVED = "racing", "dropped", "failed", "winner", "survived"
 
-# metric names the race can read from a run's metrics.json (decoderlab.report.stats.run_values)
-METRIC_PREFIXES = ("test/", "ffcr")
-
 
 class RaceSettingsError(ValueError):
     """A race knob has a value that is not allowed; the message names the knob and the allowed
@@ -59,8 +56,9 @@ class RaceSettings(RaceKnobs):
     ``seeds_per_round``: seeds each survivor runs in every later round (>= 1);
     ``max_seeds``: seeds after which the survivors are not run further (>= ``initial_seeds``);
     ``alpha``: family-wise level of each round's Holm-adjusted tests, in (0, 1);
-    ``metric``: a ``test/*`` or ``ffcr*`` metric of metrics.json (lower is better, except PSNR
-    and SSIM); ``max_jobs``: the most jobs the race may run in all (None: no budget).
+    ``metric``: a test or flat-field metric of metrics.json declared in
+    ``decoderlab.metrics.registry`` (which says whether lower or higher is better);
+    ``max_jobs``: the most jobs the race may run in all (None: no budget).
     """
 
     def check(self) -> None:
@@ -87,10 +85,13 @@ class RaceSettings(RaceKnobs):
             isinstance(self.alpha, int | float) and 0 < self.alpha < 1
         ):
             raise RaceSettingsError(f"alpha={self.alpha}: must be a number in (0, 1), e.g. 0.05")
-        if not isinstance(self.metric, str) or not self.metric.startswith(METRIC_PREFIXES):
+        from decoderlab.metrics.registry import FLAT_FIELD, TEST, at_stage
+
+        if not isinstance(self.metric, str) or not at_stage([self.metric], TEST, FLAT_FIELD):
             raise RaceSettingsError(
-                f"metric={self.metric}: must be a metric of metrics.json named test/... "
-                "(e.g. test/loss, test/psnr, test/cbe2) or ffcr... (e.g. ffcr2/final)"
+                f"metric={self.metric}: must be a test or flat-field metric of metrics.json "
+                "declared in decoderlab.metrics.registry (e.g. test/loss, test/psnr, test/cbe2, "
+                "ffcr2/final)"
             )
         if self.max_jobs is not None and (not whole(self.max_jobs) or self.max_jobs < 1):
             raise RaceSettingsError(

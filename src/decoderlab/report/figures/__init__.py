@@ -7,7 +7,6 @@ without data gets a note saying why). One module per figure kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from decoderlab.metrics.registry import FLAT_FIELD, TEST, at_stage
+from decoderlab.metrics.registry import metric as declared
 from decoderlab.pictures import flat_field_deviation
 from decoderlab.records import (
     DIGITS_ARRAY,
@@ -75,12 +76,12 @@ def _number(value: float) -> str:
 
 
 def _periods(jobs: Sequence[Job]) -> tuple[int, ...]:
-    """The checkerboard periods the runs measured (their ``test/cbe{s}`` keys), at least (2,)."""
+    """The checkerboard periods the runs measured (their test CBE metrics), at least (2,)."""
     found = {
-        int(m.group(1))
+        declared(name).period
         for job in jobs
-        for key in (job.record.test if job.record else {})
-        if (m := re.fullmatch(r"test/cbe(\d+)", key))
+        for name in at_stage(job.record.test if job.record else {}, TEST)
+        if declared(name).family == "cbe"
     }
     return tuple(sorted(found)) or (2,)
 
@@ -95,9 +96,9 @@ def _ffcr_key(row: DecoderSummary, when: str) -> str | None:
     """The row's FFCR metric at ``when`` (init, final) for its largest period, e.g.
     ``ffcr4/final``; None when the row has none."""
     keys = {
-        int(m.group(1)): key
-        for key in row.estimates
-        if (m := re.fullmatch(rf"ffcr(\d+)/{when}", key))
+        declared(key).period: key
+        for key in at_stage(row.estimates, FLAT_FIELD)
+        if declared(key).family == "ffcr" and declared(key).when == when
     }
     return keys[max(keys)] if keys else None
 
@@ -116,7 +117,7 @@ def _ffcr_title(row: DecoderSummary, job: Job, key: str | None) -> str:
     """FFCR ``key``: its mean over the row's seeds and ``job``'s own value."""
     if key is None:
         return ""
-    period = key.removeprefix("ffcr").split("/")[0]
+    period = str(declared(key).period)
     estimate, mine = row.get(key), job.record.ffcr.get(key)
     lines = [f"FFCR{period.translate(SUBSCRIPTS)} {_number(estimate.mean)} (mean of {estimate.n})"]
     if mine is not None:
