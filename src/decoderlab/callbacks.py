@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from decoderlab.metrics import CheckerboardScores, ResidualSpectrum, lattice_periods
@@ -124,15 +125,32 @@ def save_figure_arrays(trainer: L.Trainer, arrays: dict[str, torch.Tensor]) -> N
     write_npz_atomic(path, merged)
 
 
+def zoomed_centre(images: torch.Tensor, zoom: int) -> torch.Tensor:
+    """The centre ``1/zoom`` of each image (N, C, H, W) blown up to (H, W) by pixel repetition
+    (nearest; each pixel ``zoom`` times when ``zoom`` divides H and W), so that a period of 2 or
+    4 pixels shows."""
+    height, width = images.shape[-2:]
+    h, w = max(1, height // zoom), max(1, width // zoom)
+    top, left = (height - h) // 2, (width - w) // 2
+    crop = images[..., top : top + h, left : left + w]
+    return F.interpolate(crop, size=(height, width), mode="nearest")
+
+
 class ReconstructionGrid(L.Callback):
-    """Fixed test digits and their reconstructions after each validation epoch.
+    """Fixed test images and their reconstructions after each validation epoch, in colour for
+    colour images.
 
     They go to ``figures.npz`` (``digits`` and ``reconstructions``, (count, C, H, W), the last
-    epoch's kept) and to TensorBoard as one grid, digits above reconstructions.
+    epoch's kept) and to TensorBoard as one grid: the images; for a task that gives the network
+    something else (super-resolution), that input at the images' size (nearest); the
+    reconstructions; and the centre of each reconstruction zoomed ``zoom`` times (pixels
+    repeated), where a checkerboard of period 2 or 4 shows.
     """
 
-    def __init__(self, count: int = 8, tag: str = "reconstructions") -> None:
-        self.count, self.tag = count, tag
+    def __init__(self, count: int = 8, tag: str = "reconstructions", zoom: int = 4) -> None:
+        if zoom < 1:
+            raise ValueError(f"ReconstructionGrid: zoom={zoom} must be >= 1")
+        self.count, self.tag, self.zoom = count, tag, zoom
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -142,13 +160,16 @@ class ReconstructionGrid(L.Callback):
         pl_module.eval()
         with torch.no_grad():
             recon = pl_module(images)
+            given = getattr(pl_module, "inputs", None)
+            rows = [images]
+            if given is not None:
+                rows.append(F.interpolate(given(images), size=images.shape[-2:], mode="nearest"))
         pl_module.train(was_training)
         save_figure_arrays(trainer, {DIGITS_ARRAY: images, RECONSTRUCTIONS_ARRAY: recon})
         writer = _tensorboard(trainer)
         if writer is not None:
-            grid = make_grid(
-                torch.cat([images, recon]).cpu(), nrow=len(images), padding=2, pad_value=1.0
-            )
+            rows += [recon, zoomed_centre(recon, self.zoom)]
+            grid = make_grid(torch.cat(rows).cpu(), nrow=len(images), padding=2, pad_value=1.0)
             writer.add_image(self.tag, grid, global_step=trainer.current_epoch)
 
 

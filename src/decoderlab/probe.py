@@ -32,7 +32,8 @@ from decoderlab.networks import UpsamplingDecoder
 from decoderlab.train import config_dir
 
 BlockFactory = Callable[[int, int], UpsamplingBlock]
-IMAGE_SIZE = 28
+# the task's image (MNIST's by default): the decoder's lattice periods and output channels
+IMAGE_SIZE, CHANNELS = 28, 1
 
 
 def block_variants() -> list[BlockFactory]:
@@ -54,10 +55,19 @@ def comparison_architecture() -> tuple[list[int], int]:
 
 
 def probe_variant(
-    make_block: BlockFactory, widths: Sequence[int], latent: int, size: int, inits: int, seed: int
+    make_block: BlockFactory,
+    widths: Sequence[int],
+    latent: int,
+    size: int,
+    inits: int,
+    seed: int,
+    image_size: int = IMAGE_SIZE,
+    channels: int = CHANNELS,
 ) -> tuple[str, dict[str, list[float]]]:
-    """FFCR of one block variant over ``inits`` seeded inits: (block name, {column: values})."""
-    periods = lattice_periods(len(widths), IMAGE_SIZE, IMAGE_SIZE)
+    """FFCR of one block variant over ``inits`` seeded inits: (block name, {column: values}).
+    The decoder gives ``channels`` output channels; its periods are those of an
+    ``image_size`` image's lattice."""
+    periods = lattice_periods(len(widths), image_size, image_size)
     values: dict[str, list[float]] = {"block ffcr2": []}
     values.update({f"decoder ffcr{s}": [] for s in periods})
     name = ""
@@ -67,7 +77,7 @@ def probe_variant(
         name = block.name
         field, _ = flat_field_response(block, (widths[-1], size, size))
         values["block ffcr2"].append(field_periodic_ratio(field, 2))
-        decoder = UpsamplingDecoder(latent, 1, make_block, widths)
+        decoder = UpsamplingDecoder(latent, channels, make_block, widths)
         field, _ = flat_field_response(decoder, (latent, size, size))
         for s in periods:
             values[f"decoder ffcr{s}"].append(field_periodic_ratio(field, s))
@@ -138,10 +148,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--widths", type=_positive, nargs="+", default=widths, help="decoder stage widths"
     )
     parser.add_argument("--latent", type=_positive, default=latent, help="latent channels")
+    parser.add_argument(
+        "--image-size", type=_positive, default=IMAGE_SIZE, help="the task's image side (pixels)"
+    )
+    parser.add_argument(
+        "--channels", type=_positive, default=CHANNELS, help="the task's image channels"
+    )
     parser.add_argument("--out", type=Path, default=default_out, help="CSV file to write")
     args = parser.parse_args(argv)
-    if 2 ** len(args.widths) > IMAGE_SIZE:
-        parser.error(f"--widths: {len(args.widths)} stages do not fit a {IMAGE_SIZE}px image")
+    if 2 ** len(args.widths) > args.image_size:
+        parser.error(f"--widths: {len(args.widths)} stages do not fit a {args.image_size}px image")
     return args
 
 
@@ -153,7 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = [
             summarise(
-                *probe_variant(make, args.widths, args.latent, args.size, args.inits, args.seed)
+                *probe_variant(
+                    make,
+                    args.widths,
+                    args.latent,
+                    args.size,
+                    args.inits,
+                    args.seed,
+                    args.image_size,
+                    args.channels,
+                )
             )
             for make in block_variants()
         ]
