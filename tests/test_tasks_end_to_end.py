@@ -54,9 +54,9 @@ def test_natural_image_reconstruction_races_to_a_report(tmp_path):
     found = raced(tmp_path / "sweep", "task=reconstruction")
     for record in found:
         assert record["data"] == {
-            "train_images": 5,
+            "train_images": 4,
             "val_images": 1,
-            "test_images": 1,
+            "test_images": 2,
             "train_patches_per_epoch": 100,
             "val_patches": 50,
             "test_patches": 50,

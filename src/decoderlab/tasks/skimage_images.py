@@ -60,13 +60,12 @@ class SkimagePhotographsDataModule(PatchDataModule):
         self,
         train_images: Sequence[str] = (
             "rocket",
-            "coffee",
             "hubble_deep_field",
             "retina",
             "immunohistochemistry",
         ),
         val_images: Sequence[str] = ("chelsea",),
-        test_images: Sequence[str] = ("astronaut",),
+        test_images: Sequence[str] = ("astronaut", "coffee"),
         **patch_knobs,
     ) -> None:
         super().__init__(**patch_knobs)
