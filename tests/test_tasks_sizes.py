@@ -60,8 +60,8 @@ def test_a_bad_size_is_refused_before_the_record(knob, tmp_path, monkeypatch):
     monkeypatch.setenv("DECODERLAB_DATA_DIR", str(SHIPPED_DATA))
     result = run_in_process(*BUDGET, knob, f"hydra.run.dir={tmp_path}/run")
     assert result.returncode != 0
-    assert f"{knob} is not allowed" in result.stderr
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert f"decoderlab: SizeError: {knob} is not allowed" in result.stderr
+    assert not (tmp_path / "run").exists()  # refused before Hydra made the run directory
 
 
 @pytest.mark.slow
