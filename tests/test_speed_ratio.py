@@ -26,7 +26,8 @@ def test_the_interval_is_the_t_interval_of_the_log_ratios():
     assert interval.high == pytest.approx(math.exp(mean + margin), rel=1e-12)
     assert interval.half_width == pytest.approx((interval.high - interval.low) / 2)
     assert interval.blocks == 5
-    assert str(interval) == f"{math.exp(mean):.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+    # the text rounds the interval's own values (checked against the definition above)
+    assert str(interval) == f"{interval.ratio:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
 
 
 def test_a_constant_ratio_has_no_width():
