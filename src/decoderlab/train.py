@@ -50,7 +50,6 @@ register_resolvers()
 run_dir.register_resolvers()
 
 
-blocks.register_resolvers()
 def config_dir() -> str:
     """conf/ shipped inside the wheel, or the source tree's top-level conf/ (editable install)."""
     packaged = Path(__file__).resolve().parent / "conf"
@@ -207,10 +206,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             if ckpt_path:
                 log.info("resuming from %s", ckpt_path)
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            val = _metrics_with_prefix(trainer.callback_metrics, "val/")
-            test = _metrics_with_prefix(
-                trainer.test(model, datamodule=datamodule, verbose=False)[0], "test/"
-            )
+            val = _metrics_at(trainer.callback_metrics, VAL)
+            test = _metrics_at(trainer.test(model, datamodule=datamodule, verbose=False)[0], TEST)
         ffcr = next((c.ffcr for c in callbacks if isinstance(c, FlatFieldProbe)), {})
         record = replace(
             record,
