@@ -34,12 +34,14 @@ from decoderlab.records import (
     software_versions,
     write_run_record,
 )
+from decoderlab import blocks
 from decoderlab.runtime import run_dir
 from decoderlab.runtime.checkpoints import AtomicCheckpointIO
 from decoderlab.runtime.config_checks import check_accelerator, check_argument_types
 from decoderlab.runtime.interrupt import DistributedStop, StopSignals, stop_signal
 from decoderlab.runtime.job_identity import config_hash
 from decoderlab.runtime.machine import register_resolvers
+from decoderlab.runtime.rank_failure import failure_fields
 from decoderlab.runtime.resume import checkpoint_to_resume, finished_record, latest_checkpoint
 from decoderlab.runtime.threads import ThreadChoice, apply_threads
 from decoderlab.runtime.torch_runtime import skip_idle_runtime_work
@@ -48,6 +50,7 @@ from decoderlab.tasks import check_data_config
 log = logging.getLogger(__name__)
 register_resolvers()
 run_dir.register_resolvers()
+blocks.register_resolvers()
 
 
 def config_dir() -> str:
@@ -267,6 +270,8 @@ def _end_fields(
         fields.update(status=FAILED, error=f"{type(err).__name__}: {err}")
         if step is not None:
             fields["failed_step"] = step
+        if getattr(trainer, "world_size", 1) > 1:  # DDP: the error of the rank that failed first
+            fields.update(failure_fields(output_dir, rank_zero_only.rank, fields, time.time()))
         return fields
     checkpoint = latest_checkpoint(output_dir)
     fields.update(
