@@ -22,12 +22,12 @@ from decoderlab.pictures import (
 )
 from decoderlab.records import FIGURES_FILE, RunRecord, write_npz_atomic, write_run_record
 from decoderlab.report import main, write_report
+from decoderlab.report.analysis import Options, analyse
 from decoderlab.report.figures import draw_figures
 from decoderlab.report.figures.flat_field import TILE_PIXELS
 from decoderlab.report.figures.spectrum import frequency_classes
-from decoderlab.report.pareto import cost_quality_front, pareto_optimal
-from decoderlab.report.stats import summarise
-from decoderlab.report.sweep import load_jobs
+from decoderlab.report.pareto import pareto_optimal
+from decoderlab.report.sweep import load_sweep
 
 SIZE = 28  # spectra: 28 x 28 (MNIST); flat fields: 24 x 24, whole periods of 4
 
@@ -114,8 +114,7 @@ def sweep(tmp_path: Path) -> Path:
 
 
 def drawn(sweep: Path, reference: str | None = "flat"):
-    rows, _ = summarise(load_jobs(sweep)[0])
-    return draw_figures(sweep, rows, cost_quality_front(rows), reference)
+    return draw_figures(sweep, analyse(load_sweep(sweep), Options(reference=reference)))
 
 
 def test_pareto_optimal_points_are_exactly_those_no_other_point_dominates():

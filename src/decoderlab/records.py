@@ -229,14 +229,19 @@ class RunRecord:
         return {**self.val, **self.test, **self.ffcr}
 
     def to_json(self) -> dict[str, Any]:
-        """The record as metrics.json holds it: producer and schema version first, then the
-        fields (a field the run did not reach, None or empty, is left out, except who ran
-        what: ``decoder``, ``seed``, ``config_hash``, ``status``), ``extra``'s last."""
+        """The record as metrics.json holds it: producer and schema version first, then who ran
+        what (``decoder``, ``seed``, ``config_hash``, ``status``), what an ok run measured
+        (only when ok, empty or not), any other field that is set, and ``extra``'s last."""
+
+        def written(name: str, value: Any) -> bool:
+            if name in _MEASURED:
+                return self.status == OK
+            return name in _ALWAYS_WRITTEN or value not in (None, {}, [])
+
         known = {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name != "extra"
-            and (f.name in _ALWAYS_WRITTEN or getattr(self, f.name) not in (None, {}, []))
+            if f.name != "extra" and written(f.name, getattr(self, f.name))
         }
         return {
             "producer": PRODUCER,
@@ -247,6 +252,18 @@ class RunRecord:
 
 
 _ALWAYS_WRITTEN = ("decoder", "seed", "config_hash", "status")
+_MEASURED = (
+    "epochs",
+    "device",
+    "world_size",
+    "data",
+    "seconds_per_epoch",
+    "train_samples_per_s",
+    "val",
+    "test",
+    "ffcr",
+    "history",
+)
 
 # RunRecord's fields: the check a value must pass and, for the error, what is allowed
 _RUN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {

@@ -1,4 +1,6 @@
-"""Write a sweep's report: report.md, report.csv and PNG figures, into the sweep directory."""
+"""Write a sweep's report into the sweep directory, one way: load the sweep once
+(``sweep.load_sweep``), run the analyses on it (``analysis.analyse``), then render their results
+(figures, report.md, report.csv, paired.csv, report.html); no step goes back to the directory."""
 
 from __future__ import annotations
 
@@ -9,36 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from decoderlab.metrics.registry import PRIMARY_METRIC
-from decoderlab.report.document import (
-    budget_sentence,
-    columns_note,
-    findings,
-    markdown_table,
-    write_csv,
+from decoderlab.report.analysis import (
+    Options,
+    UnknownMetricError,
+    UnknownReferenceError,
+    analyse,
 )
-from decoderlab.report.figures import UnknownReferenceError, choose_reference, draw_figures
-from decoderlab.report.figures.forest import forest_figure
-from decoderlab.report.figures.output import save
-from decoderlab.report.pareto import cost_quality_front
-from decoderlab.report.race import race_section
-from decoderlab.report.stats import DecoderSummary, checkerboard_metrics, seed_values, summarise
-from decoderlab.report.sweep import Job, NoRunsError, Sweep, load_sweep, varying_overrides
-from decoderlab.report.verdicts import (
-    checkerboard_table,
-    verdict_table,
-    verdicts_note,
-    write_paired_csv,
-)
-from decoderlab.stats.paired import ALPHA, PairedVerdicts, compare_to_best
-
-REPORT_MD = "report.md"
-REPORT_CSV = "report.csv"
-PAIRED_CSV = "paired.csv"
-FOREST_PNG = "forest.png"
-
-
-class UnknownMetricError(ValueError):
-    """The metric asked for the paired verdicts is not one the sweep's runs recorded."""
+from decoderlab.report.document import PAIRED_CSV, REPORT_CSV, REPORT_MD, report_markdown, write_csv
+from decoderlab.report.figures import draw_figures
+from decoderlab.report.html import write_html
+from decoderlab.report.stats import DecoderSummary
+from decoderlab.report.sweep import Job, NoRunsError, load_sweep, varying_overrides
+from decoderlab.report.verdicts import write_paired_csv
+from decoderlab.stats.paired import ALPHA, PairedVerdicts
 
 
 @dataclass
@@ -76,77 +61,6 @@ class Report:
         )
 
 
-def _problems_section(jobs: list[Job]) -> str:
-    problems = [j for j in jobs if not j.ok]
-    if not problems:
-        return ""
-    varying = varying_overrides(jobs)
-    lines = [
-        "## Failed, unreadable or incomplete jobs",
-        "",
-        "| job | swept overrides | problem |",
-        "|---|---|---|",
-    ]
-    for job in problems:
-        reason = job.reason[:300].replace("|", "\\|")
-        swept = " ".join(varying[job.directory])
-        lines.append(f"| `{job.directory.name}` | `{swept}` | {reason} |")
-    return "\n".join(lines) + "\n"
-
-
-def _foreign_section(foreign: list[Job]) -> str:
-    if not foreign:
-        return ""
-    lines = [
-        "## Left out: not decoderlab runs",
-        "",
-        "These run directories hold a metrics.json that decoderlab did not write; they are in "
-        "no table, verdict or figure.",
-        "",
-        "| directory | why |",
-        "|---|---|",
-    ]
-    for job in foreign:
-        reason = job.reason[:300].replace("|", "\\|")
-        lines.append(f"| `{job.directory.name}` | {reason} |")
-    return "\n".join(lines) + "\n"
-
-
-def _versions_sentence(sweep: Sweep) -> str:
-    mixed = sweep.versions()
-    if not mixed:
-        return ""
-    listed = "; ".join(f"{package} {', '.join(v)}" for package, v in mixed.items())
-    return (
-        f"**These runs were computed with different software versions** ({listed}; "
-        "metrics.json `versions`): their numbers may not be comparable.\n"
-    )
-
-
-def _verdict_sections(
-    primary: PairedVerdicts, checkerboard: dict[str, PairedVerdicts], rows, forest: Path | None
-) -> list[str]:
-    if primary.best is None:
-        return []
-    sections = [
-        f"## Verdicts on `{primary.metric}`, paired by seed\n\n{verdict_table(primary)}\n\n"
-        f"{verdicts_note(primary)} Every pair of decoders, on every metric below, is in "
-        f"[{PAIRED_CSV}]({PAIRED_CSV}).\n"
-    ]
-    if forest:
-        sections.append(f"![Paired differences to the best]({forest.name})\n")
-    if any(v.best for v in checkerboard.values()):
-        decoders = [r.decoder for r in rows if r.ok_jobs]
-        sections.append(
-            "## Checkerboard verdicts, paired by seed\n\n"
-            f"{checkerboard_table(checkerboard, decoders)}\n\n"
-            "Each decoder against the decoder with the least of each checkerboard metric "
-            "(0 is perfect): ≈ not distinguishable from it, *worse* at Holm p < "
-            f"{primary.alpha:g}, Holm over every pair on that metric.\n"
-        )
-    return sections
-
-
 def write_report(
     sweep_dir: str | Path,
     reference: str | None = None,
@@ -162,48 +76,24 @@ def write_report(
     ``reference`` or ``metric`` is not in the sweep; ValueError for ``alpha`` outside (0, 1).
     Failed, unreadable and duplicate jobs are listed, not fatal: the tables use the others.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     sweep_dir = Path(sweep_dir)
     sweep = load_sweep(sweep_dir)
-    jobs = sweep.jobs
-    rows, metrics = summarise(jobs)
-    if metrics and metric not in metrics:
-        raise UnknownMetricError(
-            f"metric {metric!r} is not in this sweep's records; choose one of: "
-            + ", ".join(m for m in metrics if m not in ("params", "s/epoch"))
-        )
-    reference = choose_reference(rows, reference)
-    front = cost_quality_front(rows)
-    primary = compare_to_best(seed_values(rows, metric), metric, alpha)
-    checkerboard = {
-        m: compare_to_best(seed_values(rows, m), m, alpha) for m in checkerboard_metrics(metrics)
-    }
-    drawn = draw_figures(sweep_dir, rows, front, reference)
-    forest = None
-    if len(primary.comparisons) > 1:
-        forest = save(forest_figure(primary), sweep_dir / FOREST_PNG)
-        drawn.paths["forest"] = forest
-    ok = sum(j.ok for j in jobs)
-    sections = [
-        f"# Decoder comparison: `{sweep_dir.name}`\n",
-        f"{ok} of {len(jobs)} jobs succeeded in `{sweep_dir}`. {budget_sentence(jobs)}\n",
-        _versions_sentence(sweep),
-        f"## Findings\n\n{findings(rows, metrics, jobs, primary, checkerboard)}\n",
-        *_verdict_sections(primary, checkerboard, rows, forest),
-        race_section(sweep.race) if sweep.race else "",
-        f"## Results, ranked by test loss\n\n{markdown_table(rows, metrics)}\n\n"
-        f"{columns_note(metrics)} Also in [{REPORT_CSV}]({REPORT_CSV}).\n",
-        *drawn.sections(),
-        _problems_section(jobs),
-        _foreign_section(sweep.foreign),
-    ]
+    results = analyse(sweep, Options(metric, alpha, reference))
+    drawn = draw_figures(sweep_dir, results)
     markdown_path = sweep_dir / REPORT_MD
-    markdown_path.write_text("\n".join(s for s in sections if s))
-    csv_path = write_csv(sweep_dir / REPORT_CSV, rows, metrics, front.columns())
-    write_paired_csv(sweep_dir / PAIRED_CSV, [primary, *checkerboard.values()])
+    markdown_path.write_text(report_markdown(sweep, results, drawn))
+    csv_path = write_csv(sweep_dir / REPORT_CSV, results)
+    write_paired_csv(sweep_dir / PAIRED_CSV, [results.primary, *results.checkerboard.values()])
+    write_html(markdown_path)  # last: it embeds the figures and CSV files written above
     return Report(
-        sweep_dir, markdown_path, csv_path, jobs, rows, drawn.paths, primary, sweep.foreign
+        sweep_dir,
+        markdown_path,
+        csv_path,
+        sweep.jobs,
+        results.rows,
+        drawn.paths,
+        results.primary,
+        sweep.foreign,
     )
 
 

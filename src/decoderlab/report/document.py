@@ -1,4 +1,5 @@
-"""The report's text: the ranked table (Markdown and CSV), the budget and the findings."""
+"""The report's text, rendered from the analyses' results: report.md (the budget, findings,
+verdicts, race, ranked table, figures and the jobs left out) and the table as report.csv."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from decoderlab.metrics.registry import FLAT_FIELD, INIT, TEST, at_stage
 from decoderlab.metrics.registry import metric as declared
+from decoderlab.report.analysis import Budget, Results
+from decoderlab.report.figures import FOREST, DrawnFigures
+from decoderlab.report.race import race_section
 from decoderlab.report.stats import (
     CONFIDENCE,
     PARAMS,
@@ -18,9 +20,18 @@ from decoderlab.report.stats import (
     DecoderSummary,
     Estimate,
 )
-from decoderlab.report.sweep import Job
-from decoderlab.report.verdicts import verdict_sentence
+from decoderlab.report.sweep import Job, Sweep, varying_overrides
+from decoderlab.report.verdicts import (
+    checkerboard_table,
+    verdict_sentence,
+    verdict_table,
+    verdicts_note,
+)
 from decoderlab.stats.paired import PairedVerdicts
+
+REPORT_MD = "report.md"
+REPORT_CSV = "report.csv"
+PAIRED_CSV = "paired.csv"
 
 # below this, a value is rounding noise (e.g. FFCR of a block with no checkerboard)
 TINY = 1e-12
@@ -57,16 +68,11 @@ def markdown_table(rows: Sequence[DecoderSummary], metrics: Sequence[str]) -> st
     return "\n".join(lines)
 
 
-def write_csv(
-    path: Path,
-    rows: Sequence[DecoderSummary],
-    metrics: Sequence[str],
-    extra: Mapping[str, Mapping[str, object]] | None = None,
-) -> Path:
+def write_csv(path: Path, results: Results) -> Path:
     """The table as CSV: ``{metric}_mean``, ``{metric}_ci95`` (half-width) and ``{metric}_n``,
-    then the ``extra`` columns (column name -> row label -> value; empty where a row has none,
-    e.g. ``pareto_params``)."""
-    extra = extra or {}
+    then the cost-quality front's columns (``pareto_params``, ``pareto_time``: 1 on the
+    front, 0 off it, empty for a row on neither axis)."""
+    rows, metrics, extra = results.rows, results.metrics, results.front.columns()
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
@@ -88,30 +94,16 @@ def _images(size: object, what: str) -> str:
     return f"all {what} images" if size is None else f"the first {int(size):,} {what} images"
 
 
-def budget_sentence(jobs: Sequence[Job]) -> str:
-    """The data subset and epochs the runs used, read from the first readable job config."""
-    for job in jobs:
-        cfg = job.config()
-        if cfg is None:
-            continue
-        data, trainer = cfg.get("data", {}), cfg.get("trainer", {})
-        try:
-            sizes = [
-                OmegaConf.select(data, k, default=None)
-                for k in ("train_size", "val_size", "test_size")
-            ]
-            epochs = OmegaConf.select(trainer, "max_epochs", default=None)
-            batch = OmegaConf.select(data, "batch_size", default=None)
-        except Exception:  # interpolations that cannot resolve outside the job
-            continue
-        if not all(s is None or isinstance(s, int) for s in sizes):
-            continue
-        return (
-            f"Budget: {epochs} epochs at batch {batch} on {_images(sizes[0], 'training')}, "
-            f"validated on {_images(sizes[1], 'validation')} and tested on "
-            f"{_images(sizes[2], 'test')} (MNIST; the same for every decoder)."
-        )
-    return "Budget: unknown (no readable job config)."
+def budget_sentence(budget: Budget | None) -> str:
+    """The data subset and epochs the runs used (``analysis.budget``), in a sentence."""
+    if budget is None:
+        return "Budget: unknown (no readable job config)."
+    return (
+        f"Budget: {budget.epochs} epochs at batch {budget.batch_size} on "
+        f"{_images(budget.train_size, 'training')}, validated on "
+        f"{_images(budget.val_size, 'validation')} and tested on "
+        f"{_images(budget.test_size, 'test')} (MNIST; the same for every decoder)."
+    )
 
 
 def _label(name: str) -> str:
@@ -185,3 +177,97 @@ def columns_note(metrics: Sequence[str]) -> str:
         "and after training."
     )
     return note
+
+
+def _problems_section(jobs: list[Job]) -> str:
+    problems = [j for j in jobs if not j.ok]
+    if not problems:
+        return ""
+    varying = varying_overrides(jobs)
+    lines = [
+        "## Failed, unreadable or incomplete jobs",
+        "",
+        "| job | swept overrides | problem |",
+        "|---|---|---|",
+    ]
+    for job in problems:
+        reason = job.reason[:300].replace("|", "\\|")
+        swept = " ".join(varying[job.directory])
+        lines.append(f"| `{job.directory.name}` | `{swept}` | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def _foreign_section(foreign: list[Job]) -> str:
+    if not foreign:
+        return ""
+    lines = [
+        "## Left out: not decoderlab runs",
+        "",
+        "These run directories hold a metrics.json that decoderlab did not write; they are in "
+        "no table, verdict or figure.",
+        "",
+        "| directory | why |",
+        "|---|---|",
+    ]
+    for job in foreign:
+        reason = job.reason[:300].replace("|", "\\|")
+        lines.append(f"| `{job.directory.name}` | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def _versions_sentence(sweep: Sweep) -> str:
+    mixed = sweep.versions()
+    if not mixed:
+        return ""
+    listed = "; ".join(f"{package} {', '.join(v)}" for package, v in mixed.items())
+    return (
+        f"**These runs were computed with different software versions** ({listed}; "
+        "metrics.json `versions`): their numbers may not be comparable.\n"
+    )
+
+
+def _verdict_sections(results: Results, forest: Path | None) -> list[str]:
+    primary, checkerboard, rows = results.primary, results.checkerboard, results.rows
+    if primary.best is None:
+        return []
+    sections = [
+        f"## Verdicts on `{primary.metric}`, paired by seed\n\n{verdict_table(primary)}\n\n"
+        f"{verdicts_note(primary)} Every pair of decoders, on every metric below, is in "
+        f"[{PAIRED_CSV}]({PAIRED_CSV}).\n"
+    ]
+    if forest:
+        sections.append(f"![Paired differences to the best]({forest.name})\n")
+    if any(v.best for v in checkerboard.values()):
+        decoders = [r.decoder for r in rows if r.ok_jobs]
+        sections.append(
+            "## Checkerboard verdicts, paired by seed\n\n"
+            f"{checkerboard_table(checkerboard, decoders)}\n\n"
+            "Each decoder against the decoder with the least of each checkerboard metric "
+            "(0 is perfect): ≈ not distinguishable from it, *worse* at Holm p < "
+            f"{primary.alpha:g}, Holm over every pair on that metric.\n"
+        )
+    return sections
+
+
+def report_markdown(sweep: Sweep, results: Results, drawn: DrawnFigures) -> str:
+    """report.md: title, jobs and budget, mixed versions, findings, verdicts (with the forest
+    plot ``drawn``), the race, the ranked table, the figure sections, the jobs that failed and
+    the run directories left out."""
+    jobs, rows, metrics = sweep.jobs, results.rows, results.metrics
+    ok = sum(j.ok for j in jobs)
+    findings_text = findings(rows, metrics, jobs, results.primary, results.checkerboard)
+    sections = [
+        f"# Decoder comparison: `{sweep.directory.name}`\n",
+        f"{ok} of {len(jobs)} jobs succeeded in `{sweep.directory}`. "
+        f"{budget_sentence(results.budget)}\n",
+        _versions_sentence(sweep),
+        f"## Findings\n\n{findings_text}\n",
+        *_verdict_sections(results, drawn.paths.get(FOREST)),
+        race_section(sweep.race) if sweep.race else "",
+        f"## Results, ranked by test loss\n\n{markdown_table(rows, metrics)}\n\n"
+        f"{columns_note(metrics)} Also in [{REPORT_CSV}]({REPORT_CSV}).\n",
+        *drawn.sections(),
+        _problems_section(jobs),
+        _foreign_section(sweep.foreign),
+    ]
+    return "\n".join(s for s in sections if s)

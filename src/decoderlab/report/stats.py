@@ -89,11 +89,13 @@ def _column_key(name: str) -> tuple:
 
 @dataclass
 class DecoderSummary:
-    """One table row: a decoder (at one sweep point), its jobs and estimates over its seeds."""
+    """One table row: a decoder (at one sweep point), its jobs, estimates over its seeds and,
+    per metric, each successful seed's value (``{metric: {seed: value}}``)."""
 
     decoder: str
     jobs: list[Job] = field(default_factory=list)
     estimates: dict[str, Estimate] = field(default_factory=dict)
+    per_seed: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @property
     def ok_jobs(self) -> list[Job]:
@@ -144,9 +146,14 @@ def summarise(jobs: Sequence[Job]) -> tuple[list[DecoderSummary], list[str]]:
     values = {label: [run_values(j.record) for j in row.ok_jobs] for label, row in rows.items()}
     metrics = sorted({k for runs in values.values() for r in runs for k in r}, key=_column_key)
     for label, runs in values.items():
-        rows[label].estimates = {
+        row = rows[label]
+        row.estimates = {
             m: mean_ci([r[m] for r in runs if m in r]) for m in metrics if any(m in r for r in runs)
         }
+        for job, run in zip(row.ok_jobs, runs, strict=True):
+            if job.seed is not None:
+                for m, value in run.items():
+                    row.per_seed.setdefault(m, {})[job.seed] = value
 
     def rank(row: DecoderSummary) -> tuple:
         loss = row.get(PRIMARY_METRIC)
@@ -156,15 +163,9 @@ def summarise(jobs: Sequence[Job]) -> tuple[list[DecoderSummary], list[str]]:
 
 
 def seed_values(rows: Sequence[DecoderSummary], metric: str) -> dict[str, dict[int, float]]:
-    """Per row, ``{seed: value of metric}`` over its successful jobs (``run_values``), for the
-    paired analysis; rows without the metric are left out."""
-    values: dict[str, dict[int, float]] = {}
-    for row in rows:
-        for job in row.ok_jobs:
-            value = run_values(job.record).get(metric)
-            if value is not None and job.seed is not None:
-                values.setdefault(row.decoder, {})[int(job.seed)] = value
-    return values
+    """Per row, ``{seed: value of metric}`` over its successful jobs (``summarise`` read them
+    once), for the paired analysis; rows without the metric are left out."""
+    return {row.decoder: dict(row.per_seed[metric]) for row in rows if row.per_seed.get(metric)}
 
 
 def checkerboard_metrics(metrics: Sequence[str]) -> list[str]:

@@ -45,8 +45,10 @@ class Job:
     """One run directory of a sweep.
 
     ``record`` is its metrics.json (None when missing or unreadable); ``problem`` says why
-    the job cannot enter the table (None for a usable job); ``arrays`` are its figures.npz
-    (empty when missing or unreadable).
+    the job cannot enter the table (None for a usable job); ``overrides`` and ``config`` are
+    its ``.hydra/overrides.yaml`` and composed ``config.yaml`` (unresolved; None when
+    unreadable); ``arrays`` are its figures.npz (empty when missing or unreadable);
+    ``decoderlab``: its metrics.json is decoderlab's, even if of an unreadable version.
     """
 
     directory: Path
@@ -56,6 +58,7 @@ class Job:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     duplicate_of: Path | None = None
     decoderlab: bool = False
+    config: Any = None
 
     def __post_init__(self) -> None:
         self.decoderlab = self.decoderlab or self.record is not None
@@ -76,14 +79,6 @@ class Job:
     def reason(self) -> str:
         """The problem on one line (whitespace collapsed); empty for a usable job."""
         return " ".join((self.problem or "").split())
-
-    def config(self) -> Any:
-        """The job's composed config (``.hydra/config.yaml``, unresolved), or None."""
-        path = self.directory / ".hydra" / "config.yaml"
-        try:
-            return OmegaConf.load(path)
-        except (OSError, ValueError):
-            return None
 
 
 def varying_overrides(jobs: list[Job]) -> dict[Path, list[str]]:
@@ -124,18 +119,23 @@ def load_job(job_dir: Path) -> Job:
         overrides = [str(o) for o in OmegaConf.load(overrides_path)]
     except (OSError, ValueError, TypeError):
         overrides = []
+    try:
+        config = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    except (OSError, ValueError):
+        config = None
     if not (job_dir / METRICS_FILE).exists():
         problem = f"no {METRICS_FILE}: still running, interrupted or crashed before writing it"
-        return Job(job_dir, None, problem, overrides)
+        return Job(job_dir, None, problem, overrides, config=config)
     try:
         record = read_run_record(job_dir)
     except ForeignRecordError:
         raise
-    except RecordVersionError as err:
-        return Job(job_dir, None, f"unreadable {METRICS_FILE}: {err}", overrides, decoderlab=True)
     except (OSError, ValueError) as err:
-        return Job(job_dir, None, f"unreadable {METRICS_FILE}: {err}", overrides)
-    return Job(job_dir, record, _problem(record), overrides, _figure_arrays(job_dir))
+        decoderlab = isinstance(err, RecordVersionError)
+        problem = f"unreadable {METRICS_FILE}: {err}"
+        return Job(job_dir, None, problem, overrides, decoderlab=decoderlab, config=config)
+    arrays = _figure_arrays(job_dir)
+    return Job(job_dir, record, _problem(record), overrides, arrays, config=config)
 
 
 def _figure_arrays(job_dir: Path) -> dict[str, np.ndarray]:

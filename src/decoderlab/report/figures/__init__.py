@@ -1,8 +1,10 @@
-"""The report's figures, drawn from the loaded sweep (each job's ``figures.npz`` and record).
+"""The report's figures, drawn from the analyses' results (the table rows hold each job's
+``figures.npz`` arrays and record, loaded once).
 
-``draw_figures`` draws every figure it has data for into the report directory and returns a
-``DrawnFigures`` whose ``sections()`` are the report's Markdown sections, in order (a figure
-without data gets a note saying why). One module per figure kind.
+``draw_figures`` draws every figure it has data for into the report directory (the forest
+plot of the paired verdicts among them) and returns a ``DrawnFigures`` whose ``sections()``
+are the report's figure sections, in order (a figure without data gets a note saying why).
+One module per figure kind.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from decoderlab.records import (
     RECONSTRUCTIONS_ARRAY,
     RESIDUAL_SPECTRUM_ARRAY,
 )
+from decoderlab.report.analysis import DEFAULT_REFERENCE, Results
 from decoderlab.report.figures.curves import VAL_LOSS_SIZE, val_loss_figure
 from decoderlab.report.figures.flat_field import FlatFieldRow, flat_field_figure
+from decoderlab.report.figures.forest import forest_figure
 from decoderlab.report.figures.front import cost_quality_figure
 from decoderlab.report.figures.output import DPI, save
 from decoderlab.report.figures.reconstructions import reconstructions_figure, strips_figure_size
@@ -38,37 +42,10 @@ from decoderlab.report.pareto import CostQualityFront
 from decoderlab.report.stats import DecoderSummary
 from decoderlab.report.sweep import Job
 
-__all__ = [
-    "DEFAULT_REFERENCE",
-    "DPI",
-    "VAL_LOSS_SIZE",
-    "DrawnFigures",
-    "UnknownReferenceError",
-    "choose_reference",
-    "draw_figures",
-    "strips_figure_size",
-]
+__all__ = ["DPI", "FOREST", "VAL_LOSS_SIZE", "DrawnFigures", "draw_figures", "strips_figure_size"]
 
-DEFAULT_REFERENCE = "resize_conv_nearest"
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-class UnknownReferenceError(ValueError):
-    """A requested reference decoder is not a row of the sweep's table."""
-
-
-def choose_reference(rows: Sequence[DecoderSummary], requested: str | None) -> str | None:
-    """The spectrum's reference row: ``requested`` (UnknownReferenceError naming the rows if it
-    is none of them), else DEFAULT_REFERENCE if it is a row, else None."""
-    labels = [r.decoder for r in rows if r.ok_jobs]
-    if requested is None:
-        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in labels else None
-    if requested not in labels:
-        raise UnknownReferenceError(
-            f"reference decoder {requested!r} is not in this sweep; choose one of: "
-            + ", ".join(labels)
-        )
-    return requested
+FOREST = "forest"  # the paired verdicts' figure, shown in their section
 
 
 def _number(value: float) -> str:
@@ -302,21 +279,17 @@ class _Drawing:
         )
 
 
-def draw_figures(
-    out_dir: Path,
-    rows: Sequence[DecoderSummary],
-    front: CostQualityFront,
-    reference: str | None,
-) -> DrawnFigures:
-    """Draw every figure of ``rows`` (table order) into ``out_dir`` as ``<name>.png``.
-
-    ``front`` is the cost-quality front; ``reference`` the row the spectra are divided by
-    (None: no ratio panel).
-    """
-    drawing = _Drawing(Path(out_dir), rows)
+def draw_figures(out_dir: Path, results: Results) -> DrawnFigures:
+    """Draw every figure of ``results`` into ``out_dir`` as ``<name>.png``: the table rows' (in
+    table order) curves, cost-quality front, reconstructions, flat fields and spectra (divided
+    by ``results.reference``'s, None: no ratio panel), and the forest plot of the primary
+    verdicts when they compare two or more decoders."""
+    drawing = _Drawing(Path(out_dir), results.rows)
     drawing.val_loss()
-    drawing.cost_quality(front)
+    drawing.cost_quality(results.front)
     drawing.reconstructions()
     drawing.flat_field()
-    drawing.spectrum(reference)
+    drawing.spectrum(results.reference)
+    if results.primary is not None and len(results.primary.comparisons) > 1:
+        drawing.save(FOREST, forest_figure(results.primary), "")
     return drawing.drawn

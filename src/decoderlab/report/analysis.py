@@ -1,0 +1,158 @@
+"""The report's analyses: functions of the loaded sweep that return results, nothing written.
+
+``analyse(sweep, options)`` runs ``ANALYSES`` in order; each takes the sweep and the results
+of the analyses before it and returns the results with its own part filled in. An analysis
+added later (a new statistic for the report) is one more function in that list and one more
+field of ``Results``; renderers (``document``, ``verdicts``, ``race``, ``figures``) take the
+results and write files, and never go back to the directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from omegaconf import OmegaConf
+
+from decoderlab.metrics.registry import PRIMARY_METRIC
+from decoderlab.report.pareto import CostQualityFront, cost_quality_front
+from decoderlab.report.stats import (
+    PARAMS,
+    SECONDS_PER_EPOCH,
+    DecoderSummary,
+    checkerboard_metrics,
+    seed_values,
+    summarise,
+)
+from decoderlab.report.sweep import Sweep
+from decoderlab.stats.paired import ALPHA, PairedVerdicts, compare_to_best
+
+DEFAULT_REFERENCE = "resize_conv_nearest"
+
+
+class UnknownMetricError(ValueError):
+    """The metric asked for the paired verdicts is not one the sweep's runs recorded."""
+
+
+class UnknownReferenceError(ValueError):
+    """A requested reference decoder is not a row of the sweep's table."""
+
+
+def choose_reference(rows: list[DecoderSummary], requested: str | None) -> str | None:
+    """The spectrum's reference row: ``requested`` (UnknownReferenceError naming the rows if it
+    is none of them), else DEFAULT_REFERENCE if it is a row, else None."""
+    labels = [r.decoder for r in rows if r.ok_jobs]
+    if requested is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in labels else None
+    if requested not in labels:
+        raise UnknownReferenceError(
+            f"reference decoder {requested!r} is not in this sweep; choose one of: "
+            + ", ".join(labels)
+        )
+    return requested
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked of the report: the primary ``metric`` of the paired verdicts, their
+    family-wise level ``alpha`` and the ``reference`` decoder of the spectra (None: default)."""
+
+    metric: str = PRIMARY_METRIC
+    alpha: float = ALPHA
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The data subset and epochs the runs used, from the first job config that gives them
+    (sizes None: all images of the split)."""
+
+    epochs: int | None
+    batch_size: int | None
+    train_size: int | None
+    val_size: int | None
+    test_size: int | None
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything the report says, computed once: the table (``rows`` ranked, ``metrics`` its
+    columns), the cost-quality ``front``, the spectra's ``reference``, the paired verdicts on
+    the primary metric and on each checkerboard metric, and the ``budget``."""
+
+    options: Options
+    rows: list[DecoderSummary] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    front: CostQualityFront | None = None
+    reference: str | None = None
+    primary: PairedVerdicts | None = None
+    checkerboard: dict[str, PairedVerdicts] = field(default_factory=dict)
+    budget: Budget | None = None
+
+
+def summary_table(sweep: Sweep, results: Results) -> Results:
+    """Per decoder, mean and 95% interval of every metric over its seeds, ranked by the
+    primary metric; UnknownMetricError when ``options.metric`` is not among them."""
+    rows, metrics = summarise(sweep.jobs)
+    metric = results.options.metric
+    if metrics and metric not in metrics:
+        raise UnknownMetricError(
+            f"metric {metric!r} is not in this sweep's records; choose one of: "
+            + ", ".join(m for m in metrics if m not in (PARAMS, SECONDS_PER_EPOCH))
+        )
+    return replace(results, rows=rows, metrics=metrics)
+
+
+def cost_and_reference(sweep: Sweep, results: Results) -> Results:
+    """The cost-quality front and the spectra's reference decoder (UnknownReferenceError when
+    the one asked for is not a row)."""
+    reference = choose_reference(results.rows, results.options.reference)
+    return replace(results, front=cost_quality_front(results.rows), reference=reference)
+
+
+def paired_verdicts(sweep: Sweep, results: Results) -> Results:
+    """Every decoder against the best, paired by seed, on the primary metric and on each
+    checkerboard metric the registry marks for verdicts."""
+    alpha, metric = results.options.alpha, results.options.metric
+    primary = compare_to_best(seed_values(results.rows, metric), metric, alpha)
+    checkerboard = {
+        m: compare_to_best(seed_values(results.rows, m), m, alpha)
+        for m in checkerboard_metrics(results.metrics)
+    }
+    return replace(results, primary=primary, checkerboard=checkerboard)
+
+
+def budget(sweep: Sweep, results: Results) -> Results:
+    """The budget from the first job config that states it with whole numbers."""
+    for job in sweep.jobs:
+        if job.config is None:
+            continue
+        try:
+            data = OmegaConf.select(job.config, "data", default={}) or {}
+            sizes = [
+                OmegaConf.select(data, k, default=None)
+                for k in ("train_size", "val_size", "test_size")
+            ]
+            epochs = OmegaConf.select(job.config, "trainer.max_epochs", default=None)
+            batch = OmegaConf.select(data, "batch_size", default=None)
+        except Exception:  # interpolations that cannot resolve outside the job
+            continue
+        if all(s is None or isinstance(s, int) for s in sizes):
+            return replace(results, budget=Budget(epochs, batch, *sizes))
+    return results
+
+
+Analysis = Callable[[Sweep, Results], Results]
+# in order: each may read what the analyses before it found
+ANALYSES: list[Analysis] = [summary_table, cost_and_reference, paired_verdicts, budget]
+
+
+def analyse(sweep: Sweep, options: Options) -> Results:
+    """Run ``ANALYSES`` on ``sweep``; ValueError for ``alpha`` outside (0, 1), and the errors
+    of each analysis (UnknownMetricError, UnknownReferenceError) before anything is written."""
+    if not 0 < options.alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {options.alpha}")
+    results = Results(options)
+    for analysis in ANALYSES:
+        results = analysis(sweep, results)
+    return results
