@@ -144,7 +144,6 @@ class TransposedConvUp(UpsamplingBlock):
     variants={
         "pixel_shuffle_default": {"init": "default"},
         "pixel_shuffle_icnr": {"init": "icnr"},
-        "pixel_shuffle_default_smooth3": {"init": "default", "smooth": 3},
     },
     source="Shi et al. 2016, CVPR (ESPCN, sub-pixel convolution); ICNR: Aitken et al. 2017; "
     + SMOOTHING_SOURCE,
