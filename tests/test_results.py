@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from decoderlab.records import replaced_atomically, software_versions, write_json_atomic
+from decoderlab.records import (
+    read_run_record,
+    replaced_atomically,
+    software_versions,
+    write_json_atomic,
+)
 from decoderlab.train import train
 from tests.cli_runs import BUDGET
 
@@ -76,5 +81,6 @@ def test_a_runs_record_carries_versions_and_is_readable_by_others(make_cfg):
     path = Path(cfg.paths.output_dir) / "metrics.json"
     assert mode_of(path) == 0o664
     written = json.loads(path.read_text())
+    assert (written["producer"], written["schema_version"]) == ("decoderlab", 2)
     assert written["status"] == "ok" and written["versions"] == record["versions"]
-    assert written["versions"] == software_versions()
+    assert read_run_record(path.parent).versions == software_versions()

@@ -10,6 +10,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from decoderlab.metrics.registry import metric as declared
 from decoderlab.report.pareto import COSTS, QUALITY, CostQualityFront
 from decoderlab.report.stats import DecoderSummary, Estimate
 
@@ -103,7 +104,8 @@ def cost_quality_figure(rows: Sequence[DecoderSummary], front: CostQualityFront)
             )
         axes.set_xlabel(AXIS_LABELS[cost])
         axes.grid(alpha=0.3)
-    panels[0].set_ylabel("test loss (mean, 95% CI over seeds)")
+    quality = declared(QUALITY).label  # "test loss"
+    panels[0].set_ylabel(f"{quality} (mean, 95% CI over seeds)")
     handles = [
         Line2D([], [], linestyle="none", marker=m, color=c, mfc="white", label=d)
         for d, (c, m) in style.items()
@@ -114,7 +116,7 @@ def cost_quality_figure(rows: Sequence[DecoderSummary], front: CostQualityFront)
     figure.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     figure.suptitle(
         "What quality costs (lower left is better): ringed points are Pareto-optimal, no other "
-        "decoder has both a lower cost and a lower mean test loss",
+        f"decoder has both a lower cost and a lower mean {quality}",
         fontsize=10,
     )
     figure.tight_layout(rect=(0, 0, 0.82, 1))
