@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SWEEP_ARGS ?=
 
-.PHONY: install system-packages sweep test test-fast lint tensorboard demo clean
+.PHONY: install system-packages sweep test test-fast lint docs tensorboard demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ lint: install
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
 
+# the documentation site (mkdocs, Material theme, mkdocstrings) into site/; strict: a broken
+# link or anchor, or a page left out of the navigation, fails the build
+DOCS_INSTALLED := $(VENV)/.docs-installed
+
+$(DOCS_INSTALLED): pyproject.toml | $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_INSTALLED)
+
+docs: $(DOCS_INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs --port 6006
 
@@ -49,4 +60,4 @@ demo: install
 	$(VENV)/bin/decoderlab-demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -1,10 +1,12 @@
-"""Put a sweep's report into the README: its budget, findings, paired verdicts, race, table,
-forest plot and reconstruction picture.
+"""Publish a sweep's report: the documentation's results page and the README's results block.
 
     .venv/bin/python docs/publish_sweep.py outputs/multirun/<date>/<time>
 
-Copies the pictures to ``docs/sweep_*.png`` and rewrites the README block between the two
-markers below with text taken verbatim from the sweep's ``report.md``.
+Rewrites, between the two markers below, ``docs/results.md`` (the sweep's budget, findings,
+paired verdicts, race, table, forest plot and reconstruction picture) and ``README.md`` (the
+budget, the verdict table and the forest plot), with text taken verbatim from the sweep's
+``report.md``, and copies the pictures to ``docs/sweep_*.png``. Published results come from this
+script, never typed by hand.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+RESULTS = REPO / "docs" / "results.md"
 PICTURE = REPO / "docs" / "sweep_reconstructions.png"
 FOREST = REPO / "docs" / "sweep_forest.png"
 START, END = "<!-- sweep-results:start -->", "<!-- sweep-results:end -->"
+# files of the sweep directory that report.md links to: named, not linked, once published
+SWEEP_LINK = re.compile(r"\[([^\]]+\.csv)\]\(\1\)")
 
 
 def section(markdown: str, title: str, required: bool = True) -> str:
@@ -29,42 +34,70 @@ def section(markdown: str, title: str, required: bool = True) -> str:
         if required:
             raise SystemExit(f"report.md has no '## {title}' section")
         return ""
-    return match.group(1).strip()
+    return SWEEP_LINK.sub(r"the sweep's `\1`", match.group(1).strip())
 
 
-def results_block(sweep: Path) -> str:
-    report = (sweep / "report.md").read_text()
+def budget(sweep: Path, report: str) -> str:
+    """Where and how long the sweep ran, and its budget (report.md's first paragraph)."""
     summary = report.split("\n\n")[1].strip().replace(str(sweep), sweep.name)
     finished = max(p.stat().st_mtime for p in sweep.glob("*/metrics.json"))
     minutes = (finished - (sweep / "multirun.yaml").stat().st_mtime) / 60
+    return (
+        f"From `make sweep` on a {os.cpu_count()}-core CPU, {minutes:.1f} minutes from the "
+        f"multirun's start to the end of its last job. {summary}"
+    )
+
+
+def results_page_block(sweep: Path, report: str) -> str:
+    """docs/results.md's block: everything the README shows, and the race and the table."""
     parts = [
         START,
-        f"From `make sweep` on a {os.cpu_count()}-core CPU, {minutes:.1f} minutes from the "
-        f"multirun's start to the end of its last job. {summary}",
+        budget(sweep, report),
         section(report, "Findings"),
         "Verdicts on `test/loss`, paired by seed:",
         section(report, "Verdicts on").split("\n\n![")[0],
-        f"![Paired differences to the best]({FOREST.relative_to(REPO)})",
+        f"![Paired differences to the best]({FOREST.name})",
         section(report, "Race", required=False),
         section(report, "Results, ranked by test loss").split("\n\nEach cell")[0],
         "Each cell: mean ± half-width of the 95% Student-t confidence interval over seeds.",
-        f"![Reconstructions of every decoder]({PICTURE.relative_to(REPO)})",
+        f"![Reconstructions of every decoder]({PICTURE.name})",
         END,
     ]
     return "\n\n".join(p for p in parts if p)
 
 
+def readme_block(sweep: Path, report: str) -> str:
+    """The README's block: the budget, the verdict table and the forest plot."""
+    table = section(report, "Verdicts on").split("\n\n")[0]
+    parts = [
+        START,
+        budget(sweep, report),
+        "Verdicts on `test/loss`, paired by seed:",
+        table,
+        f"![Paired differences to the best]({FOREST.relative_to(REPO)})",
+        END,
+    ]
+    return "\n\n".join(parts)
+
+
+def replace_block(path: Path, block: str) -> None:
+    """Rewrite the text between ``START`` and ``END`` in ``path`` (markers included)."""
+    text = path.read_text()
+    if text.count(START) != 1 or text.count(END) != 1:
+        raise SystemExit(f"{path}: needs exactly one {START} ... {END} block")
+    head, rest = text.split(START)
+    path.write_text(head + block + rest.split(END, 1)[1])
+
+
 def main() -> None:
     sweep = Path(sys.argv[1])
-    block = results_block(sweep)
+    report = (sweep / "report.md").read_text()
+    page, readme = results_page_block(sweep, report), readme_block(sweep, report)
     shutil.copyfile(sweep / "reconstructions.png", PICTURE)
     shutil.copyfile(sweep / "forest.png", FOREST)
-    readme = README.read_text()
-    if readme.count(START) != 1 or readme.count(END) != 1:
-        raise SystemExit(f"{README}: needs exactly one {START} ... {END} block")
-    head, rest = readme.split(START)
-    README.write_text(head + block + rest.split(END, 1)[1])
-    print(f"README results from {sweep}; picture in {PICTURE}")
+    replace_block(RESULTS, page)
+    replace_block(README, readme)
+    print(f"results from {sweep} in {RESULTS} and {README}; pictures in {PICTURE.parent}")
 
 
 if __name__ == "__main__":
