@@ -58,14 +58,21 @@ class _NaNBatches(_FaultyBatches):
 
 
 class _FaultyDataModule(MNISTDataModule):
+    """``on_rank``: the DDP process (global rank) that meets the fault; None: every process."""
+
     loader_class: type[_FaultyBatches]
 
-    def __init__(self, at_epoch: int = 0, at_batch: int = 2, **kwargs: Any) -> None:
+    def __init__(
+        self, at_epoch: int = 0, at_batch: int = 2, on_rank: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.at_epoch, self.at_batch = at_epoch, at_batch
+        self.at_epoch, self.at_batch, self.on_rank = at_epoch, at_batch, on_rank
 
     def train_dataloader(self) -> TensorBatches:
-        return self.loader_class(super().train_dataloader(), self.at_epoch, self.at_batch)
+        loader = super().train_dataloader()
+        if self.on_rank is not None and self.trainer.global_rank != self.on_rank:
+            return loader
+        return self.loader_class(loader, self.at_epoch, self.at_batch)
 
 
 class SignalMidEpoch(_FaultyDataModule):

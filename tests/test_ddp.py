@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 
 from decoderlab.callbacks import CheckerboardMetrics
 from decoderlab.records import FIGURES_FILE, RESIDUAL_SPECTRUM_ARRAY, read_arrays
+from decoderlab.runtime import rank_failure
 from decoderlab.runtime.interrupt import INTERRUPT_CHECKPOINT
 from decoderlab.tasks.mnist import EpochPermutation, MNISTDataModule, TensorBatches
 from tests.cli_runs import REPO, read_metrics, run_subprocess
@@ -292,3 +293,40 @@ def test_ddp_in_a_multirun_is_refused_with_what_to_do_instead(tmp_path):
     assert "cannot work for one job of a multirun (-m) sweep" in record["error"]
     assert "trainer.devices=1" in record["error"]
     assert processes_naming(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_record_of_a_ddp_run_gives_the_error_of_the_rank_that_raised(tmp_path):
+    env = {**os.environ, "DECODERLAB_DATA_DIR": str(SHIPPED_DATA)}
+    run_dir = tmp_path / "run"
+    fault = ("data._target_=tests.faults.LoaderFailsMidEpoch", "+data.on_rank=1")
+    result = run_ddp(*BUDGET, *fault, "+data.at_batch=1", f"hydra.run.dir={run_dir}", env=env)
+    assert result.returncode == 1, result.stderr[-4000:]
+    record = read_metrics(run_dir)
+    assert record["status"] == "failed"
+    # not rank 0's own error, gloo's "Connection closed by peer"
+    assert (
+        record["error"] == "rank 1: InjectedFault: injected loader failure after batch 1 of epoch 0"
+    )
+    assert "tests/faults.py" in record["traceback"]
+    assert not list(run_dir.glob(".rank*-failure.json"))
+
+
+def test_rank_0_records_the_failure_noted_before_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(rank_failure, "NOTE_WAIT_S", 0.0)
+    fields = {"error": "RuntimeError: Connection closed by peer", "traceback": "rank 0's"}
+    assert (
+        rank_failure.failure_fields(tmp_path, 1, {"error": "E: first", "traceback": "t"}, 0) == {}
+    )
+    assert rank_failure.failure_fields(tmp_path, 0, fields, time.time()) == {
+        "error": "rank 1: E: first",
+        "traceback": "t",
+    }
+    assert not list(tmp_path.iterdir())  # notes are removed once read
+
+
+def test_rank_0_keeps_its_own_error_when_it_failed_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(rank_failure, "NOTE_WAIT_S", 0.0)
+    failed_at = time.time()
+    rank_failure.note_failure(tmp_path, 1, "RuntimeError: Connection closed by peer", "")
+    assert rank_failure.failure_fields(tmp_path, 0, {"error": "E: own"}, failed_at) == {}

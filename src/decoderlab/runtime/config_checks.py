@@ -113,8 +113,10 @@ def _target_nodes(node: Any, key: str = "") -> Iterator[tuple[str, DictConfig]]:
         yield from _target_nodes(child, f"{key}.{name}" if key else str(name))
 
 
-def check_argument_types(cfg: DictConfig) -> None:
-    """Raise ConfigTypeError for the first scalar argument its target's type hints reject."""
+def check_argument_types(cfg: DictConfig, interpolations: bool = True) -> None:
+    """Raise ConfigTypeError for the first scalar argument its target's type hints reject;
+    with ``interpolations=False`` only values written out (an override such as
+    ``trainer.max_epochs=two``), not those taken from elsewhere in the config."""
     for key, node in _target_nodes(cfg):
         found = _parameters(str(node._target_))
         if found is None:
@@ -123,6 +125,8 @@ def check_argument_types(cfg: DictConfig) -> None:
         defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()}
         for name in node:
             if str(name).startswith("_") or name not in hints:
+                continue
+            if not interpolations and OmegaConf.is_interpolation(node, name):
                 continue
             try:
                 value = node[name]
@@ -190,7 +194,8 @@ class CheckConfig(Callback):
 
     def _check(self, config: DictConfig) -> None:
         try:
-            check_argument_types(config)
+            # the run's directory and Hydra's runtime values are not known yet
+            check_argument_types(config, interpolations=False)
             check_accelerator(config)
             check_data_config(config.data)
         except (ConfigTypeError, DeviceUnavailableError, DataConfigError) as err:

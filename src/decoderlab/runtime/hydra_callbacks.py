@@ -4,7 +4,8 @@ Registered in ``conf/hydra/default.yaml``. Hydra 1.3's ``run_job`` catches a job
 into a FAILED ``JobReturn``; the basic sweeper then re-raises the first one once its batch is
 done, which skips later batches and ``on_multirun_end``. ``IsolateJobFailures`` marks such a
 job completed with a NaN result (Optuna counts NaN as a failed trial) so every job runs;
-``WriteSweepReport`` then writes the report and exits non-zero if any job failed.
+``WriteSweepReport`` then writes the report and exits non-zero if any job failed, its last
+line saying how to run the failed jobs again (``resume=true``).
 """
 
 from __future__ import annotations
@@ -88,4 +89,7 @@ class WriteSweepReport(Callback):
             raise SystemExit(f"decoderlab: no report: {err}") from err
         print(f"Report: {report.markdown_path}", flush=True)
         if report.problems:
-            raise SystemExit(f"decoderlab: {report.failure_summary()}")
+            raise SystemExit(
+                f"decoderlab: {report.failure_summary()}. To run the failed jobs again and keep "
+                f"the finished ones: the same command plus hydra.sweep.dir={sweep_dir} resume=true"
+            )
