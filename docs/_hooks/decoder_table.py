@@ -25,7 +25,7 @@ def decoder_table() -> str:
             f"`{name}`" + (f" ({', '.join(f'{k}={v}' for k, v in s.items())})" if s else "")
             for name, s in family.variants.items()
         )
-        block = f"`{family.block.__module__}.{family.block.__qualname__}`"
+        block = f"`{family.block.__qualname__}`"
         rows.append(f"| `{family.name}` | {block} | {knobs} | {variants} | {family.source} |")
     return "\n".join(rows)
 
