@@ -20,7 +20,7 @@ from decoderlab.blocks import (
     TransposedConvUp,
     decoder_variants,
 )
-from decoderlab.blocks.dysample import NONDETERMINISTIC_CUDA_WARNING, relax_strict_determinism
+from decoderlab.blocks.determinism import relax_strict_determinism
 from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
 
 NEW_VARIANTS = [
@@ -276,16 +276,19 @@ def test_cpu_training_is_deterministic_under_strict_mode(variant, strict_determi
     assert torch.is_deterministic_algorithms_warn_only_enabled() is False
 
 
-def test_dysample_relaxes_strict_determinism_on_cuda_only(strict_determinism):
+def test_strict_determinism_is_relaxed_on_cuda_only_and_said(strict_determinism):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert relax_strict_determinism(torch.device("cpu")) is False
+        assert relax_strict_determinism(torch.device("cpu"), "op") is False
+        with torch.no_grad():
+            assert relax_strict_determinism(torch.device("cuda"), "op") is False
     assert not torch.is_deterministic_algorithms_warn_only_enabled()
-    with pytest.warns(UserWarning, match="grid_sample's CUDA backward"):
-        assert relax_strict_determinism(torch.device("cuda")) is True
+    with pytest.warns(
+        UserWarning, match=r"DySample \(grid_sample\): its CUDA backward .*warn_only"
+    ):
+        assert relax_strict_determinism(torch.device("cuda"), "DySample (grid_sample)") is True
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.is_deterministic_algorithms_warn_only_enabled()
-    assert "warn_only=True" in NONDETERMINISTIC_CUDA_WARNING
 
 
 @pytest.fixture

@@ -15,49 +15,29 @@ these differences:
   align_corners=False)`` exactly;
 - DySample keeps the channel count, so a 'same' convolution (``kernel_size``) projects to
   C_out afterwards, as the convolution after the upsampling in the paper's detectors does;
-- ``groups`` defaults to the paper's 4; at the comparison's 8-16 channels that is 2-4
-  channels per group (the paper's 256-channel FPN: 64), still the paper's best setting in
-  its ablation and a few hundred offset weights.
+- ``groups`` defaults to the authors' 4 (their code's default); at the comparison's 8-16
+  channels that is 2-4 channels per group (the paper's 256-channel FPN: 64). Kept rather than
+  lowered: the offsets cost only a few hundred weights, and fewer groups would make it a
+  different design from the one the paper evaluates. ``in_channels`` must be a multiple.
 
-On CUDA, ``grid_sample``'s backward has no deterministic kernel: under strict deterministic
-mode (``torch.use_deterministic_algorithms(True)``, ``trainer.deterministic=true``) the first
-training forward on a GPU warns once and relaxes the process to ``warn_only=True`` (what
-``trainer.deterministic=warn``, the GPU default, sets anyway) instead of failing in the
-backward. CPU kernels are deterministic and untouched.
+On CUDA under strict deterministic mode, a training forward warns and relaxes the process to
+warn-only (:mod:`decoderlab.blocks.determinism`): ``grid_sample``'s CUDA backward has no
+deterministic kernel.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from decoderlab.blocks.determinism import relax_strict_determinism
 from decoderlab.blocks.registry import register_decoder
 from decoderlab.blocks.upsampling import RESIZE_KERNELS, UpsamplingBlock
 from decoderlab.blocks.validation import check_choice
 
 SCOPES = ("static", "dynamic")
 GROUPS = (1, 2, 4, 8)
-NONDETERMINISTIC_CUDA_WARNING = (
-    "DySample: grid_sample's CUDA backward has no deterministic implementation; strict "
-    "deterministic mode (trainer.deterministic=true) is relaxed to "
-    "torch.use_deterministic_algorithms(True, warn_only=True) for this process"
-)
-
-
-def relax_strict_determinism(device: torch.device) -> bool:
-    """On CUDA under strict deterministic mode, warn and switch to warn-only; True if it did."""
-    strict = (
-        torch.are_deterministic_algorithms_enabled()
-        and not torch.is_deterministic_algorithms_warn_only_enabled()
-    )
-    if device.type != "cuda" or not strict:
-        return False
-    warnings.warn(NONDETERMINISTIC_CUDA_WARNING, stacklevel=3)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return True
 
 
 class DynamicSampler(nn.Module):
@@ -82,8 +62,7 @@ class DynamicSampler(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        if torch.is_grad_enabled():
-            relax_strict_determinism(x.device)
+        relax_strict_determinism(x.device, "DySample (grid_sample)")
         # (N * groups, 2, 2H, 2W): sub-pixel channel i * 2 + j goes to output (2y + i, 2x + j)
         offsets = F.pixel_shuffle(self.offsets(x).reshape(n * self.groups, 8, h, w), 2)
         # grid_sample's normalised coordinates (align_corners=False) of the output pixel centres

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from decoderlab.blocks.determinism import relax_strict_determinism
 from decoderlab.blocks.init import icnr_
 from decoderlab.blocks.registry import register_decoder
 from decoderlab.blocks.smooth import SMOOTH_ORDERS, FixedSmoothing
@@ -93,6 +94,11 @@ class ResizeConvUp(UpsamplingBlock):
     @property
     def variant(self) -> str:
         return self.mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode != "nearest":
+            relax_strict_determinism(x.device, f"resize_conv ({self.mode} upsampling)")
+        return super().forward(x)
 
 
 @register_decoder(
