@@ -14,7 +14,12 @@ import torch
 
 from decoderlab.runtime.checkpoints import AtomicCheckpointIO, RunCheckpoint, relocated_state
 from decoderlab.runtime.interrupt import INTERRUPT_CHECKPOINT
-from decoderlab.runtime.resume import latest_checkpoint, unreadable_reason
+from decoderlab.runtime.resume import (
+    UnreadableCheckpointError,
+    checkpoint_to_resume,
+    latest_checkpoint,
+    unreadable_reason,
+)
 from tests.cli_runs import BUDGET, read_metrics, run_in_process
 from tests.conftest import SHIPPED_DATA
 
@@ -155,3 +160,13 @@ def test_a_full_disk_fails_the_run_on_its_error_and_the_run_resumes_from_the_las
     record = read_metrics(run_dir)
     assert record["status"] == "ok" and record["epochs"] == 2
     assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 8
+
+
+def test_a_partial_checkpoint_given_by_path_is_refused_naming_it(tmp_path):
+    partial = tmp_path / "epoch003.ckpt"
+    partial.write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(UnreadableCheckpointError, match=rf"ckpt_path={partial}: not a complete"):
+        checkpoint_to_resume(str(partial), False, tmp_path)
+    whole = tmp_path / "whole.ckpt"
+    torch.save({"step": 1}, whole)
+    assert checkpoint_to_resume(str(whole), False, tmp_path) == str(whole)

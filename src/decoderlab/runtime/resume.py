@@ -21,6 +21,10 @@ class NoCheckpointError(FileNotFoundError):
     """``ckpt_path=last`` was asked for but the run directory holds no last checkpoint."""
 
 
+class UnreadableCheckpointError(ValueError):
+    """``ckpt_path`` names a file that is no complete checkpoint (empty, truncated)."""
+
+
 class JobMismatchError(RuntimeError):
     """``resume=true`` met a directory whose run is another job (or cannot be told apart)."""
 
@@ -102,13 +106,21 @@ def finished_record(output_dir: str | Path) -> RunRecord | None:
 
 def checkpoint_to_resume(ckpt_path: str | None, resume: bool, output_dir: str | Path) -> str | None:
     """The checkpoint ``fit`` starts from: ``ckpt_path`` (a file, or ``last`` for the newest
-    last checkpoint of ``output_dir``), else with ``resume`` that newest one if any."""
+    readable last checkpoint of ``output_dir``), else with ``resume`` that newest one if any.
+    NoCheckpointError for ``last`` without one; UnreadableCheckpointError for a file given that
+    is no complete checkpoint."""
     if ckpt_path == "last" or (resume and not ckpt_path):
         found = latest_checkpoint(output_dir)
         if found is None and ckpt_path == "last":
             raise NoCheckpointError(
-                f"ckpt_path=last: no {CHECKPOINT_DIR}/last*.ckpt in {output_dir}; resume a run "
-                "by giving its directory (hydra.run.dir=...) or a file (ckpt_path=...)"
+                f"ckpt_path=last: no readable {CHECKPOINT_DIR}/last*.ckpt in {output_dir}; "
+                "resume a run by giving its directory (hydra.run.dir=...) or a file "
+                "(ckpt_path=...)"
             )
         return str(found) if found else None
+    if ckpt_path and Path(ckpt_path).is_file() and (reason := unreadable_reason(ckpt_path)):
+        raise UnreadableCheckpointError(
+            f"ckpt_path={ckpt_path}: {reason} (a partial write?); give a complete checkpoint, "
+            "or ckpt_path=last for the newest readable last*.ckpt of the run directory"
+        )
     return ckpt_path or None
