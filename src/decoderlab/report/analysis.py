@@ -72,6 +72,11 @@ class Budget:
     train_size: int | None
     val_size: int | None
     test_size: int | None
+    # the task (conf/task) and the images: MNIST, scikit-image's photographs or a folder; the
+    # side of a patch when the data are patches of photographs (sizes then count patches)
+    task: str | None = None
+    source: str | None = None
+    patch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,37 @@ def paired_verdicts(sweep: Sweep, results: Results) -> Results:
     return replace(results, primary=primary, checkerboard=checkerboard)
 
 
+def data_source(target: str, data) -> str | None:
+    """The images a data config serves, in words: MNIST, scikit-image's photographs, or the
+    folder ``data.path``; None for another data module."""
+    name = target.rpartition(".")[2]
+    if name == "MNISTDataModule":
+        return "MNIST"
+    if name == "SkimagePhotographsDataModule":
+        return "scikit-image's photographs"
+    if name == "ImageFolderDataModule":
+        return f"the images in {OmegaConf.select(data, 'path', default='?')}"
+    return None
+
+
+# metrics.json's data entry: the training, validation and test counts a run used
+USED_KEYS = (
+    ("train_patches_per_epoch", "train_images"),
+    ("val_patches", "val_images"),
+    ("test_patches", "test_images"),
+)
+
+
+def used_sizes(sweep: Sweep, caps: list[int | None]) -> list[int | None]:
+    """Each cap replaced by the count the first successful run recorded (``data``): a cap may
+    exceed what the images hold. None (all) stays None; so do caps no run recorded."""
+    used = next((j.record.data for j in sweep.jobs if j.ok and j.record.data), {})
+    return [
+        cap if cap is None else next((used[k] for k in keys if k in used), cap)
+        for keys, cap in zip(USED_KEYS, caps, strict=True)
+    ]
+
+
 def budget(sweep: Sweep, results: Results) -> Results:
     """The budget from the first job config that states it with whole numbers."""
     for job in sweep.jobs:
@@ -135,10 +171,14 @@ def budget(sweep: Sweep, results: Results) -> Results:
             ]
             epochs = OmegaConf.select(job.config, "trainer.max_epochs", default=None)
             batch = OmegaConf.select(data, "batch_size", default=None)
+            task = OmegaConf.select(job.config, "task.name", default=None)
+            patch = OmegaConf.select(data, "patch_size", default=None)
+            source = data_source(str(OmegaConf.select(data, "_target_", default="")), data)
         except Exception:  # interpolations that cannot resolve outside the job
             continue
         if all(s is None or isinstance(s, int) for s in sizes):
-            return replace(results, budget=Budget(epochs, batch, *sizes))
+            sizes = used_sizes(sweep, sizes)
+            return replace(results, budget=Budget(epochs, batch, *sizes, task, source, patch))
     return results
 
 

@@ -94,15 +94,66 @@ def _images(size: object, what: str) -> str:
     return f"all {what} images" if size is None else f"the first {int(size):,} {what} images"
 
 
+def _patches(size: object, what: str, side: int) -> str:
+    if what == "training":
+        count = "as many" if size is None else f"{int(size):,}"
+        grid = " as the training images' grid holds" if size is None else ""
+        return f"{count} random {side}x{side} training crops per epoch{grid}"
+    return f"all fixed {what} patches" if size is None else f"{int(size):,} fixed {what} patches"
+
+
 def budget_sentence(budget: Budget | None) -> str:
-    """The data subset and epochs the runs used (``analysis.budget``), in a sentence."""
+    """The data subset and epochs the runs used (``analysis.budget``), in a sentence that names
+    the task and the images."""
     if budget is None:
         return "Budget: unknown (no readable job config)."
+    side = budget.patch_size
+    parts = [
+        _patches(size, what, side) if side else _images(size, what)
+        for size, what in (
+            (budget.train_size, "training"),
+            (budget.val_size, "validation"),
+            (budget.test_size, "test"),
+        )
+    ]
+    what = ", ".join(w for w in (budget.task and f"task {budget.task}", budget.source) if w)
     return (
-        f"Budget: {budget.epochs} epochs at batch {budget.batch_size} on "
-        f"{_images(budget.train_size, 'training')}, validated on "
-        f"{_images(budget.val_size, 'validation')} and tested on "
-        f"{_images(budget.test_size, 'test')} (MNIST; the same for every decoder)."
+        f"Budget: {budget.epochs} epochs at batch {budget.batch_size} on {parts[0]}, validated "
+        f"on {parts[1]} and tested on {parts[2]} ({what + '; ' if what else ''}the same for "
+        "every decoder)."
+    )
+
+
+BICUBIC_PSNR, BICUBIC_SSIM = "test/bicubic_psnr_y", "test/bicubic_ssim_y"
+
+
+def bicubic_section(rows: Sequence[DecoderSummary]) -> str:
+    """For super-resolution runs: the bicubic-interpolation floor (the same test patches, the
+    same metrics: ``decoderlab.tasks.super_resolution.BicubicBaseline``) as a row beside each
+    decoder's mean ``test/psnr_y`` and ``test/ssim_y``; empty for other tasks."""
+    floor = next((r for r in rows if r.get(BICUBIC_PSNR) and r.get(BICUBIC_SSIM)), None)
+    if floor is None:
+        return ""
+    lines = [
+        "| | test PSNR_y (dB) | test SSIM_y |",
+        "|---|---|---|",
+        f"| **bicubic interpolation (the floor)** | {floor.get(BICUBIC_PSNR).mean:.3f} | "
+        f"{floor.get(BICUBIC_SSIM).mean:.4f} |",
+    ]
+    above = []
+    for row in rows:
+        psnr, ssim = row.get("test/psnr_y"), row.get("test/ssim_y")
+        if psnr and ssim:
+            lines.append(f"| {row.decoder} | {psnr.mean:.3f} | {ssim.mean:.4f} |")
+            above += [row.decoder] if psnr.mean > floor.get(BICUBIC_PSNR).mean else []
+    beat = ", ".join(above) if above else "none"
+    return (
+        "## The bicubic floor\n\n"
+        "The network's input upsampled back by bicubic interpolation, scored on the same test "
+        "patches (luma Y of ITU-R BT.601, a border of the scale factor cropped; means over seeds "
+        f"for the decoders). Decoders above the floor on mean PSNR_y: {beat}.\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
 
 
@@ -264,6 +315,7 @@ def report_markdown(sweep: Sweep, results: Results, drawn: DrawnFigures) -> str:
         f"## Findings\n\n{findings_text}\n",
         *_verdict_sections(results, drawn.paths.get(FOREST)),
         race_section(sweep.race) if sweep.race else "",
+        bicubic_section(rows),
         f"## Results, ranked by test loss\n\n{markdown_table(rows, metrics)}\n\n"
         f"{columns_note(metrics)} Also in [{REPORT_CSV}]({REPORT_CSV}).\n",
         *drawn.sections(),
