@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 from PIL import Image
 
+from decoderlab.blocks import decoder_variants
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE, strips_figure_size
 from decoderlab.report.figures.front import FRONT_SIZE
 from decoderlab.runtime import machine
@@ -35,10 +36,11 @@ def compose_train(*overrides: str):
     return cfg
 
 
-def test_compare_decoders_sweeps_8_decoders_x_3_seeds_on_the_default_budget():
+def test_compare_decoders_sweeps_every_variant_x_3_seeds_on_the_default_budget():
     cfg = compose_train("experiment=compare_decoders")
     params = cfg.hydra.sweeper.params
-    assert len(params["model/decoder"].split(",")) == 8 and params["seed"] == "1,2,3"
+    assert params["model/decoder"].split(",") == list(decoder_variants())
+    assert len(decoder_variants()) == 13 and params["seed"] == "1,2,3"
     assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 2)
     assert cfg.hydra.runtime.choices.preset == "default"
 
@@ -48,7 +50,7 @@ def test_make_sweeps_race_is_the_comparison_raced_from_3_to_12_seeds():
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("race_sweeper.RaceSweeper")
     assert (sweeper.initial_seeds, sweeper.seeds_per_round, sweeper.max_seeds) == (3, 3, 12)
-    assert len(sweeper.params["model/decoder"].split(",")) == 8
+    assert len(sweeper.params["model/decoder"].split(",")) == 13
     assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 2)
     assert (sweeper.metric, sweeper.alpha) == ("test/loss", 0.05)
 
