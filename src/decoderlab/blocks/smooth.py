@@ -1,13 +1,14 @@
 """Fixed smoothing of order d: the 2x2 zero-order-hold kernel convolved with itself d times.
 
-Sugawara et al. 2019 (APSIPA, "Super-resolution using convolutional neural networks without
-any checkerboard artifacts") and Kinoshita & Kiya 2020 (arXiv 2002.02117, eq. 7-9) follow a
-learned stride-2 upsampling with the zero-order-hold kernel H_0 = [1, 1] (x) [1, 1] / 4
-convolved d times, H_d = H_0 * ... * H_0: a separable binomial kernel of d + 1 taps per axis,
-b_d[k] = C(d, k) / 2^d. d = 3 is StyleGAN2's ``[1, 3, 3, 1]`` resample filter (Karras et al.
-2020), normalised: ``[1, 3, 3, 1] (x) [1, 3, 3, 1] / 64``. Any 2-periodic field averaged by H_0
-becomes constant, so order d >= 1 removes the checkerboard of a constant input whatever the
-learned weights before it are.
+Sugawara, Shiota & Kiya 2019 ("Checkerboard artifacts free convolutional neural networks",
+APSIPA Trans. Signal Inf. Process.) follow a learned stride-2 upsampling with the zero-order-hold
+kernel H_0 = [1, 1] (x) [1, 1] / 4; Kinoshita & Kiya 2020 ("Fixed smooth convolutional layer for
+avoiding checkerboard artifacts in CNNs", arXiv 2002.02117) with H_0 convolved d times,
+H_d = H_0 * ... * H_0: a separable binomial kernel of d + 1 taps per axis, b_d[k] = C(d, k) / 2^d.
+d = 3 is StyleGAN2's ``[1, 3, 3, 1]`` resample filter (Karras et al. 2020), normalised:
+``[1, 3, 3, 1] (x) [1, 3, 3, 1] / 64``. Any 2-periodic field averaged by H_0 becomes constant, so
+order d >= 1 removes the checkerboard of a constant input whatever the learned weights before
+it are.
 """
 
 from __future__ import annotations

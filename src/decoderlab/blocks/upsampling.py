@@ -23,7 +23,9 @@ RESIZE_KERNELS = (1, 3, 5)
 TRANSPOSED_KERNELS = (2, 3, 4)
 PIXEL_SHUFFLE_INITS = ("default", "icnr")
 PIXEL_SHUFFLE_KERNELS = (1, 3, 5)
-SMOOTHING_SOURCE = "smooth: Sugawara et al. 2019 (APSIPA); Kinoshita & Kiya 2020, arXiv 2002.02117"
+SMOOTHING_SOURCE = (
+    "smooth: Sugawara et al. 2019 (APSIPA TSIP); Kinoshita & Kiya 2020, arXiv 2002.02117"
+)
 
 # (padding, output_padding) that make ConvTranspose2d(k, stride=2) map H -> 2H.
 TRANSPOSED_PADDING = {2: (0, 0), 3: (1, 1), 4: (1, 0)}
