@@ -1,10 +1,13 @@
-"""The report names the task and its images, counts patches as patches, and shows the bicubic
-floor of a super-resolution sweep as a row beside the decoders."""
+"""The report names the task and its images, counts patches as patches, shows the bicubic
+floor of a super-resolution sweep as a row beside the decoders, and draws colour in colour."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from decoderlab.report.analysis import Budget
 from decoderlab.report.document import bicubic_section, budget_sentence
+from decoderlab.report.figures.reconstructions import PAD_PIXELS, strip
 from decoderlab.report.stats import DecoderSummary, Estimate
 
 
@@ -43,3 +46,14 @@ def test_the_bicubic_floor_is_a_row_beside_the_decoders():
     assert "| **bicubic interpolation (the floor)** | 30.000 | 0.8000 |" in section
     assert "| b | 29.000 | 0.7900 |" in section
     assert bicubic_section([summary("c", psnr=20.0)]) == ""
+
+
+def test_reconstruction_strips_keep_colour():
+    colour = np.random.default_rng(0).random((2, 3, 4, 5))
+    picture = strip(colour)
+    assert picture.shape == (4, 2 * 5 + PAD_PIXELS, 3)
+    assert np.array_equal(picture[:, :5], colour[0].transpose(1, 2, 0))
+    assert np.all(picture[:, 5 : 5 + PAD_PIXELS] == 1.0)
+    grey = strip(colour[:, :2])
+    assert grey.shape == (4, 2 * 5 + PAD_PIXELS)
+    assert np.allclose(grey[:, :5], colour[0, :2].mean(0))

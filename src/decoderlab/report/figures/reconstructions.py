@@ -11,11 +11,13 @@ PAD_PIXELS = 2
 
 
 def strip(images: np.ndarray) -> np.ndarray:
-    """Images (N, C, H, W) in [0, 1] side by side as one (H, N*(W+pad)-pad) picture, the
-    channels averaged, separated by white columns."""
-    images = np.asarray(images, dtype=float).mean(axis=1)
-    count, height, _ = images.shape
-    gap = np.ones((height, PAD_PIXELS))
+    """Images (N, C, H, W) in [0, 1] side by side as one picture separated by white columns:
+    (H, N*(W+pad)-pad, 3) in colour for 3 channels, else (H, N*(W+pad)-pad) with the channels
+    averaged."""
+    images = np.asarray(images, dtype=float)
+    images = images.transpose(0, 2, 3, 1) if images.shape[1] == 3 else images.mean(axis=1)
+    count, height = images.shape[:2]
+    gap = np.ones((height, PAD_PIXELS, *images.shape[3:]))
     pieces = [piece for image in images for piece in (image, gap)][:-1] if count else [gap]
     return np.concatenate(pieces, axis=1)
 
@@ -26,7 +28,7 @@ def strips_figure_size(rows: int) -> tuple[float, float]:
 
 def reconstructions_figure(digits: np.ndarray, rows: dict[str, np.ndarray]) -> Figure:
     """``digits`` (N, C, H, W) above one row per decoder of its reconstructions (N, C, H, W),
-    all on the same grey scale [0, 1]."""
+    in colour for 3 channels, else on the same grey scale [0, 1]."""
     strips = [("original", strip(digits)), *((label, strip(r)) for label, r in rows.items())]
     figure = Figure(figsize=strips_figure_size(len(strips)))
     width, height = figure.get_size_inches()
