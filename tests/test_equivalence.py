@@ -155,5 +155,5 @@ def test_t_interval_is_the_textbook_interval():
     x = np.array([0.10, 0.12, 0.14])
     half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t_{0.975, 2} from tables, s = 0.02
     assert t_interval(x) == pytest.approx((0.12 - half, 0.12 + half))
-    assert t_interval(np.full(3, 0.2)) == (0.2, 0.2)
+    assert t_interval(np.full(3, 0.2)) == pytest.approx((0.2, 0.2))
     assert all(math.isnan(v) for v in t_interval([0.3]))

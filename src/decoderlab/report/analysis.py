@@ -15,6 +15,11 @@ from dataclasses import dataclass, field, replace
 from omegaconf import OmegaConf
 
 from decoderlab.metrics.registry import PRIMARY_METRIC
+from decoderlab.report.judgement import (
+    across_tasks_analysis,
+    budget_analysis,
+    recommendation_analysis,
+)
 from decoderlab.report.pareto import CostQualityFront, cost_quality_front
 from decoderlab.report.stats import (
     PARAMS,
@@ -25,7 +30,11 @@ from decoderlab.report.stats import (
     summarise,
 )
 from decoderlab.report.sweep import Sweep
+from decoderlab.stats.across_tasks import AcrossTasks
+from decoderlab.stats.budget import BudgetCheck
+from decoderlab.stats.equivalence import EQUIVALENCE_MARGIN
 from decoderlab.stats.paired import ALPHA, PairedVerdicts, compare_to_best
+from decoderlab.stats.recommendation import Recommendation
 
 DEFAULT_REFERENCE = "resize_conv_nearest"
 
@@ -55,11 +64,14 @@ def choose_reference(rows: list[DecoderSummary], requested: str | None) -> str |
 @dataclass(frozen=True)
 class Options:
     """What the user asked of the report: the primary ``metric`` of the paired verdicts, their
-    family-wise level ``alpha`` and the ``reference`` decoder of the spectra (None: default)."""
+    family-wise level ``alpha``, the ``reference`` decoder of the spectra (None: default) and
+    the ``equivalence_margin`` of the primary verdicts, a fraction of the best's mean (None:
+    no equivalence tests, no recommendation)."""
 
     metric: str = PRIMARY_METRIC
     alpha: float = ALPHA
     reference: str | None = None
+    equivalence_margin: float | None = EQUIVALENCE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,10 @@ class Results:
     primary: PairedVerdicts | None = None
     checkerboard: dict[str, PairedVerdicts] = field(default_factory=dict)
     budget: Budget | None = None
+    # the judgement (decoderlab.report.judgement): None where the sweep cannot support it
+    budget_check: BudgetCheck | None = None
+    recommendation: Recommendation | None = None
+    across_tasks: AcrossTasks | None = None
 
 
 def summary_table(sweep: Sweep, results: Results) -> Results:
@@ -119,7 +135,12 @@ def paired_verdicts(sweep: Sweep, results: Results) -> Results:
     """Every decoder against the best, paired by seed, on the primary metric and on each
     checkerboard metric the registry marks for verdicts."""
     alpha, metric = results.options.alpha, results.options.metric
-    primary = compare_to_best(seed_values(results.rows, metric), metric, alpha)
+    primary = compare_to_best(
+        seed_values(results.rows, metric),
+        metric,
+        alpha,
+        equivalence_margin=results.options.equivalence_margin,
+    )
     checkerboard = {
         m: compare_to_best(seed_values(results.rows, m), m, alpha)
         for m in checkerboard_metrics(results.metrics)
@@ -184,7 +205,15 @@ def budget(sweep: Sweep, results: Results) -> Results:
 
 Analysis = Callable[[Sweep, Results], Results]
 # in order: each may read what the analyses before it found
-ANALYSES: list[Analysis] = [summary_table, cost_and_reference, paired_verdicts, budget]
+ANALYSES: list[Analysis] = [
+    summary_table,
+    cost_and_reference,
+    paired_verdicts,
+    budget,
+    budget_analysis,
+    recommendation_analysis,
+    across_tasks_analysis,
+]
 
 
 def analyse(sweep: Sweep, options: Options) -> Results:
@@ -192,6 +221,9 @@ def analyse(sweep: Sweep, options: Options) -> Results:
     of each analysis (UnknownMetricError, UnknownReferenceError) before anything is written."""
     if not 0 < options.alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {options.alpha}")
+    margin = options.equivalence_margin
+    if margin is not None and not 0 < margin < 1:
+        raise ValueError(f"equivalence margin must be a fraction in (0, 1), got {margin}")
     results = Results(options)
     for analysis in ANALYSES:
         results = analysis(sweep, results)

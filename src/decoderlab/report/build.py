@@ -23,6 +23,7 @@ from decoderlab.report.html import write_html
 from decoderlab.report.stats import DecoderSummary
 from decoderlab.report.sweep import Job, NoRunsError, load_sweep, varying_overrides
 from decoderlab.report.verdicts import write_paired_csv
+from decoderlab.stats.equivalence import EQUIVALENCE_MARGIN
 from decoderlab.stats.paired import ALPHA, PairedVerdicts
 
 
@@ -66,19 +67,22 @@ def write_report(
     reference: str | None = None,
     metric: str = PRIMARY_METRIC,
     alpha: float = ALPHA,
+    equivalence_margin: float | None = EQUIVALENCE_MARGIN,
 ) -> Report:
     """Aggregate every job of ``sweep_dir`` and write the report files there.
 
     ``metric`` is the primary metric of the paired verdicts, ``alpha`` their family-wise
     level; ``reference`` is the decoder the spectra are compared with (default
-    ``resize_conv_nearest`` when the sweep has it). Raises NoRunsError when the directory has
+    ``resize_conv_nearest`` when the sweep has it); ``equivalence_margin`` is the fraction of
+    the best's mean within which a decoder counts as equivalent to it (None: no equivalence
+    tests and no recommendation). Raises NoRunsError when the directory has
     no run; UnknownReferenceError or UnknownMetricError (before writing anything) when
     ``reference`` or ``metric`` is not in the sweep; ValueError for ``alpha`` outside (0, 1).
     Failed, unreadable and duplicate jobs are listed, not fatal: the tables use the others.
     """
     sweep_dir = Path(sweep_dir)
     sweep = load_sweep(sweep_dir)
-    results = analyse(sweep, Options(metric, alpha, reference))
+    results = analyse(sweep, Options(metric, alpha, reference, equivalence_margin))
     drawn = draw_figures(sweep_dir, results)
     markdown_path = sweep_dir / REPORT_MD
     markdown_path.write_text(report_markdown(sweep, results, drawn))
@@ -122,11 +126,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=ALPHA,
         help=f"family-wise level of the Holm-adjusted verdicts, in (0, 1) (default: {ALPHA})",
     )
+    parser.add_argument(
+        "--equivalence-margin",
+        type=float,
+        default=EQUIVALENCE_MARGIN,
+        help="a decoder within this fraction of the best's mean is equivalent to it (two "
+        f"one-sided tests), in (0, 1) (default: {EQUIVALENCE_MARGIN})",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1:
         parser.error(f"--alpha must be in (0, 1), got {args.alpha}")
+    if not 0 < args.equivalence_margin < 1:
+        parser.error(f"--equivalence-margin must be in (0, 1), got {args.equivalence_margin}")
     try:
-        report = write_report(args.sweep_dir, args.reference, args.metric, args.alpha)
+        report = write_report(
+            args.sweep_dir, args.reference, args.metric, args.alpha, args.equivalence_margin
+        )
     except (NoRunsError, UnknownReferenceError, UnknownMetricError, ValueError) as err:
         print(f"decoderlab-report: {err}", file=sys.stderr)
         return 2

@@ -11,7 +11,13 @@ from pathlib import Path
 from decoderlab.metrics.registry import FLAT_FIELD, INIT, TEST, at_stage
 from decoderlab.metrics.registry import metric as declared
 from decoderlab.report.analysis import Budget, Results
-from decoderlab.report.figures import FOREST, DrawnFigures
+from decoderlab.report.figures import BUDGET, CRITICAL_DIFFERENCE, FOREST, DrawnFigures
+from decoderlab.report.judgement_text import (
+    across_tasks_section,
+    budget_section,
+    budget_words,
+    recommendation_text,
+)
 from decoderlab.report.race import race_section
 from decoderlab.report.stats import (
     CONFIDENCE,
@@ -307,6 +313,12 @@ def report_markdown(sweep: Sweep, results: Results, drawn: DrawnFigures) -> str:
     jobs, rows, metrics = sweep.jobs, results.rows, results.metrics
     ok = sum(j.ok for j in jobs)
     findings_text = findings(rows, metrics, jobs, results.primary, results.checkerboard)
+    if results.budget_check is not None:
+        findings_text += " " + budget_words(results.budget_check)
+    if results.recommendation is not None:
+        findings_text += "\n\n" + recommendation_text(
+            results.recommendation, results.primary, results.budget_check
+        )
     sections = [
         f"# Decoder comparison: `{sweep.directory.name}`\n",
         f"{ok} of {len(jobs)} jobs succeeded in `{sweep.directory}`. "
@@ -314,6 +326,10 @@ def report_markdown(sweep: Sweep, results: Results, drawn: DrawnFigures) -> str:
         _versions_sentence(sweep),
         f"## Findings\n\n{findings_text}\n",
         *_verdict_sections(results, drawn.paths.get(FOREST)),
+        budget_section(results.budget_check, drawn.paths.get(BUDGET)),
+        across_tasks_section(
+            results.across_tasks, results.options.metric, drawn.paths.get(CRITICAL_DIFFERENCE)
+        ),
         race_section(sweep.race) if sweep.race else "",
         bicubic_section(rows),
         f"## Results, ranked by test loss\n\n{markdown_table(rows, metrics)}\n\n"

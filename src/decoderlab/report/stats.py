@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from decoderlab.metrics.registry import (
     FLAT_FIELD,
@@ -20,6 +19,7 @@ from decoderlab.metrics.registry import (
 )
 from decoderlab.records import RunRecord
 from decoderlab.report.sweep import Job, varying_overrides
+from decoderlab.stats.intervals import t_interval
 
 CONFIDENCE = 0.95
 SECONDS_PER_EPOCH = "s/epoch"
@@ -50,16 +50,14 @@ class Estimate:
 
 
 def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
-    """Mean ± t_{(1+confidence)/2, n-1} · s / sqrt(n), s the sample standard deviation."""
+    """Mean ± t_{(1+confidence)/2, n-1} · s / sqrt(n), s the sample standard deviation
+    (``decoderlab.stats.intervals.t_interval``: scipy's ``ttest_1samp``)."""
     x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n == 0:
+    if len(x) == 0:
         return Estimate(math.nan, math.nan, 0)
     mean = float(x.mean())
-    if n < 2:
-        return Estimate(mean, math.nan, 1)
-    t = float(stats.t.ppf((1 + confidence) / 2, df=n - 1))
-    return Estimate(mean, t * float(x.std(ddof=1)) / math.sqrt(n), n)
+    low, high = t_interval(x, confidence)
+    return Estimate(mean, (high - low) / 2, len(x))
 
 
 def run_values(record: RunRecord) -> dict[str, float]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from decoderlab.stats.paired import (
     BEST,
+    EQUIVALENT,
+    INCONCLUSIVE,
     NOT_DISTINGUISHABLE,
     PAIRED,
     UNTESTED,
@@ -44,29 +46,39 @@ def _names(comparisons: Sequence[Comparison]) -> str:
 
 
 def _needed(c: Comparison) -> str:
-    if c.verdict != NOT_DISTINGUISHABLE or c.test != PAIRED:
+    if c.outcome not in (NOT_DISTINGUISHABLE, INCONCLUSIVE) or c.test != PAIRED:
         return ""
     return str(c.seeds_needed) if c.seeds_needed else "> 1000"
 
 
 def verdict_table(verdicts: PairedVerdicts) -> str:
-    """Every decoder against the best on one metric, best first then by mean."""
+    """Every decoder against the best on one metric, best first then by mean; with an
+    equivalence margin the verdict is the outcome (best, equivalent, worse, inconclusive) and
+    a last column gives the TOST's Holm-adjusted p."""
+    margin = verdicts.margin is not None
     header = (
         "| decoder | verdict | test | pairs | better than the best in | difference to the best "
         "[95% CI] | p | Holm p | Wilcoxon p | seeds needed |"
     )
-    lines = [header, "|" + "---|" * 10]
+    columns = 10
+    if margin:
+        header += f" within ±{verdicts.margin:.3g}: TOST Holm p |"
+        columns += 1
+    lines = [header, "|" + "---|" * columns]
     for c in verdicts.comparisons:
         if c.verdict == BEST:
-            lines.append(f"| `{c.decoder}` | **best** | | {c.n} seeds | | | | | | |")
+            lines.append(f"| `{c.decoder}` | **best** | | {c.n} seeds |" + " |" * (columns - 4))
             continue
         interval = f"{c.difference:+.3g} [{_g(c.low)}, {_g(c.high)}]"
         wins = f"{c.wins} of {c.n}" if c.test == PAIRED else "—"
-        verdict = f"**{c.verdict}**" if c.verdict == WORSE else c.verdict
-        lines.append(
+        verdict = f"**{c.outcome}**" if c.outcome in (WORSE, EQUIVALENT) else c.outcome
+        line = (
             f"| `{c.decoder}` | {verdict} | {c.test or '—'} | {c.n} | {wins} | {interval} | "
             f"{_p(c.p)} | {_p(c.p_holm)} | {_p(c.p_wilcoxon)} | {_needed(c)} |"
         )
+        if margin:
+            line += f" {_p(c.p_equivalence_holm)} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -82,6 +94,14 @@ def verdicts_note(verdicts: PairedVerdicts) -> str:
         "pairs. *Seeds needed*: pairs a paired t-test would need to separate the two with 80% "
         "power at the observed mean and spread of the differences."
     )
+    if verdicts.margin is not None:
+        note += (
+            f" *Equivalent*: shown within ±{verdicts.margin:.3g} of the best "
+            f"({100 * verdicts.margin_fraction:g}% of its mean) by two one-sided paired t-tests "
+            "(Schuirmann's TOST), Holm-adjusted in the same family as the tests above; it wins "
+            "over *worse* (a difference too small to matter). *Inconclusive*: neither shown "
+            "worse nor shown equivalent: not distinguishable is not as good."
+        )
     if verdicts.uses_welch:
         welch = [c for c in verdicts.comparisons if c.test == WELCH]
         note += (
@@ -117,15 +137,19 @@ def checkerboard_table(verdicts: Mapping[str, PairedVerdicts], decoders: Sequenc
 def verdict_sentence(verdicts: PairedVerdicts, label: str) -> str:
     """The verdicts on one metric in plain words, e.g. "`a` has the lowest test loss; `b` is
     worse (Holm p = 0.003, worse in 5 of 5 seeds); the other two are not distinguishable
-    from it with 5 seeds (separating them would take about 12 seeds)." """
+    from it with 5 seeds (separating them would take about 12 seeds)." With an equivalence
+    margin, decoders shown within it are *equivalent*, and those neither shown worse nor
+    equivalent are *inconclusive*."""
     if verdicts.best is None:
         return ""
     rows = verdicts.comparisons[1:]
     head = f"`{verdicts.best}` has the {label}"
     if not rows:
         return head + "."
-    worse = verdicts.worse
-    close = verdicts.close
+    margin = verdicts.margin is not None
+    worse = [c for c in rows if c.outcome == WORSE]
+    close = verdicts.inconclusive if margin else verdicts.close
+    equivalent = verdicts.equivalent
     untested = [c for c in rows if c.verdict == UNTESTED]
     parts = [head]
     if worse:
@@ -137,12 +161,26 @@ def verdict_sentence(verdicts: PairedVerdicts, label: str) -> str:
         )
         verb = "is" if len(worse) == 1 else "are"
         parts.append(f"{_names(worse)} {verb} worse ({details})")
+    if equivalent:
+        details = ", ".join(
+            (f"`{c.decoder}` " if len(equivalent) > 1 else "")
+            + f"TOST Holm p = {_p(c.p_equivalence_holm)}"
+            for c in equivalent
+        )
+        verb = "is" if len(equivalent) == 1 else "are"
+        parts.append(
+            f"{_names(equivalent)} {verb} equivalent to it within ±{verdicts.margin:.3g} "
+            f"({100 * verdicts.margin_fraction:g}% of its mean; {details})"
+        )
     if close:
         seeds = sorted({c.n for c in close})
         with_seeds = f"{'–'.join(map(str, (seeds[0], seeds[-1]) if len(seeds) > 1 else seeds))}"
         who = _names(close) if len(close) <= 3 else f"the other {_count(len(close), 'decoder')}"
         verb = "is" if len(close) == 1 else "are"
-        clause = f"{who} {verb} not distinguishable from it with {with_seeds} seeds"
+        state = "inconclusive" if margin else "not distinguishable from it"
+        clause = f"{who} {verb} {state} with {with_seeds} seeds"
+        if margin:
+            clause += ", neither shown worse nor within the margin"
         clause += _seeds_needed_clause([c for c in close if c.test == PAIRED])
         parts.append(clause)
     if untested:
@@ -187,12 +225,17 @@ CSV_COLUMNS = (
     "wins",
     "verdict",
     "seeds_needed",
+    "margin",
+    "p_equivalence",
+    "p_equivalence_holm",
+    "outcome",
 )
 
 
 def write_paired_csv(path: Path, verdicts: Sequence[PairedVerdicts]) -> Path:
     """Per metric: each decoder against the best (``kind`` vs_best) and the full pairwise
-    matrix (``kind`` pair: ``decoder`` − ``against``, Holm over every pair)."""
+    matrix (``kind`` pair: ``decoder`` − ``against``, Holm over every pair); with an
+    equivalence margin, the vs_best rows add the TOST p-values and the outcome."""
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, restval="")
         writer.writeheader()
@@ -215,6 +258,10 @@ def write_paired_csv(path: Path, verdicts: Sequence[PairedVerdicts]) -> Path:
                         "wins": c.wins,
                         "verdict": c.verdict,
                         "seeds_needed": c.seeds_needed or "",
+                        "margin": "" if c.margin is None else c.margin,
+                        "p_equivalence": c.p_equivalence,
+                        "p_equivalence_holm": c.p_equivalence_holm,
+                        "outcome": c.outcome,
                     }
                 )
             for cell in v.pairwise:

@@ -84,6 +84,7 @@ class WriteSweepReport(Callback):
                 sweep_dir,
                 metric=settings.get("metric", "test/loss"),
                 alpha=float(settings.get("alpha", 0.05)),
+                equivalence_margin=settings.get("equivalence_margin", 0.05),
             )
         except (NoRunsError, ValueError) as err:
             raise SystemExit(f"decoderlab: no report: {err}") from err

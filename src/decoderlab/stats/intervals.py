@@ -26,6 +26,6 @@ def t_interval(
     if len(x) < 2:
         return math.nan, math.nan
     if np.ptp(x) == 0:
-        return float(x[0]), float(x[0])
+        return float(x.mean()), float(x.mean())
     interval = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
     return float(interval.low), float(interval.high)

@@ -26,6 +26,8 @@ from decoderlab.records import (
     RESIDUAL_SPECTRUM_ARRAY,
 )
 from decoderlab.report.analysis import DEFAULT_REFERENCE, Results
+from decoderlab.report.figures.budget import budget_figure
+from decoderlab.report.figures.critical_difference import critical_difference_figure
 from decoderlab.report.figures.curves import VAL_LOSS_SIZE, val_loss_figure
 from decoderlab.report.figures.flat_field import FlatFieldRow, flat_field_figure
 from decoderlab.report.figures.forest import forest_figure
@@ -42,10 +44,21 @@ from decoderlab.report.pareto import CostQualityFront
 from decoderlab.report.stats import DecoderSummary
 from decoderlab.report.sweep import Job
 
-__all__ = ["DPI", "FOREST", "VAL_LOSS_SIZE", "DrawnFigures", "draw_figures", "strips_figure_size"]
+__all__ = [
+    "BUDGET",
+    "CRITICAL_DIFFERENCE",
+    "DPI",
+    "FOREST",
+    "VAL_LOSS_SIZE",
+    "DrawnFigures",
+    "draw_figures",
+    "strips_figure_size",
+]
 
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 FOREST = "forest"  # the paired verdicts' figure, shown in their section
+BUDGET = "budget_check"  # the budget check's figure, shown in its section
+CRITICAL_DIFFERENCE = "critical_difference"  # the ranks across tasks, shown in their section
 
 
 def _number(value: float) -> str:
@@ -292,4 +305,8 @@ def draw_figures(out_dir: Path, results: Results) -> DrawnFigures:
     drawing.spectrum(results.reference)
     if results.primary is not None and len(results.primary.comparisons) > 1:
         drawing.save(FOREST, forest_figure(results.primary), "")
+    if results.budget_check is not None:
+        drawing.save(BUDGET, budget_figure(results.budget_check), "")
+    if results.across_tasks is not None:
+        drawing.save(CRITICAL_DIFFERENCE, critical_difference_figure(results.across_tasks), "")
     return drawing.drawn
