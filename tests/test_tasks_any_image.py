@@ -1,5 +1,5 @@
-"""What assumed MNIST works for any channel count and size: the probe's image, the
-reconstruction grid's zoom and its super-resolution input row."""
+"""What assumed MNIST works for any channel count and size: every decoder on colour patches,
+the probe's image, the reconstruction grid's zoom and its super-resolution input row."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from decoderlab import probe
-from decoderlab.blocks import ResizeConvUp, TransposedConvUp
+from decoderlab.blocks import ResizeConvUp, TransposedConvUp, decoder_variants
 from decoderlab.callbacks import ReconstructionGrid, zoomed_centre
 from decoderlab.tasks.super_resolution import BicubicDownscale
 
@@ -96,3 +97,12 @@ def test_the_probe_refuses_stages_that_do_not_fit_the_image(capsys):
     with pytest.raises(SystemExit):
         probe.parse_args(["--widths", "8", "16", "32", "--image-size", "6"])
     assert "3 stages do not fit a 6px image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("decoder", list(decoder_variants()))
+def test_every_decoder_reconstructs_colour_patches(make_cfg, decoder):
+    cfg = make_cfg("task=reconstruction", f"model/decoder={decoder}")
+    model = instantiate(cfg.model, in_shape=(3, 32, 32))
+    assert model.latent_shape == (8, 8, 8)
+    out = model(torch.rand(2, 3, 32, 32))
+    assert out.shape == (2, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
