@@ -8,10 +8,13 @@ import errno
 import io
 import logging
 import os
+from dataclasses import replace
 
 import pytest
 import torch
 
+from decoderlab.records import RunRecord, read_run_record, write_run_record
+from decoderlab.runtime import full_disk
 from decoderlab.runtime.checkpoints import AtomicCheckpointIO, RunCheckpoint, relocated_state
 from decoderlab.runtime.interrupt import INTERRUPT_CHECKPOINT
 from decoderlab.runtime.resume import (
@@ -170,3 +173,37 @@ def test_a_partial_checkpoint_given_by_path_is_refused_naming_it(tmp_path):
     whole = tmp_path / "whole.ckpt"
     torch.save({"step": 1}, whole)
     assert checkpoint_to_resume(str(whole), False, tmp_path) == str(whole)
+
+
+def test_on_a_full_disk_the_final_record_is_written_in_place_and_says_failed(tmp_path, monkeypatch):
+    running = RunRecord(status="running", seed=1, config_hash="abc", versions={"torch": "x"})
+    write_run_record(tmp_path, running)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(full_disk, "write_run_record", disk_full)
+    error = "OSError: [Errno 28] No space left on device"
+    failed = replace(running, status="failed", error=error, traceback="x" * 100_000)
+    full_disk.write_final_record(tmp_path, failed)
+    record = read_run_record(tmp_path)
+    assert (record.status, record.error, record.seed, record.config_hash) == (
+        "failed",
+        error,
+        1,
+        "abc",
+    )
+    assert record.traceback is None  # left out: the record keeps to the blocks it had
+
+
+def test_a_disk_error_is_told_from_others_through_its_cause():
+    full = OSError(errno.ENOSPC, "No space left on device")
+    try:
+        try:
+            raise full
+        except OSError as err:
+            raise RuntimeError("saving failed") from err
+    except RuntimeError as wrapped:
+        assert full_disk.is_disk_full(wrapped)
+    assert not full_disk.is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not full_disk.is_disk_full(ValueError("x"))

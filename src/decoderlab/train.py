@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from decoderlab import blocks
 from decoderlab.callbacks import FlatFieldProbe, RunStats
 from decoderlab.metrics.registry import TEST, VAL, at_stage
 from decoderlab.model import DivergenceError
@@ -34,10 +35,10 @@ from decoderlab.records import (
     software_versions,
     write_run_record,
 )
-from decoderlab import blocks
 from decoderlab.runtime import run_dir
 from decoderlab.runtime.checkpoints import AtomicCheckpointIO
 from decoderlab.runtime.config_checks import check_accelerator, check_argument_types
+from decoderlab.runtime.full_disk import write_final_record
 from decoderlab.runtime.interrupt import DistributedStop, StopSignals, stop_signal
 from decoderlab.runtime.job_identity import config_hash
 from decoderlab.runtime.machine import register_resolvers
@@ -253,8 +254,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise SystemExit(128 + signum) from err
     finally:
         record.wall_s = time.perf_counter() - started
-        if is_global_zero:
-            write_run_record(output_dir, record)
+        if is_global_zero:  # on a full disk, in place and compact: never left running
+            write_final_record(output_dir, record)
     if is_global_zero:
         _print_summary(record, output_dir)
     return record.to_json()

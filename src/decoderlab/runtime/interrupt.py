@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from decoderlab.model import DivergenceError
+from decoderlab.runtime.full_disk import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,11 @@ class InterruptCheckpoint(OnExceptionCheckpoint):
 
     Saved on a stop signal or an error after at least one optimizer step; not on a
     DivergenceError (its weights are what diverged) nor a hard KeyboardInterrupt (it may land
-    inside an optimizer step). Under DDP only on a stop signal: saving needs every process,
-    and all of them stop together on a signal (``DistributedStop``), while an error may have
-    hit one process alone. A save that fails (a full disk) is logged and the run's own error
-    stands. Its name matches Lightning's ``last*.ckpt``, so ``ckpt_path=last`` picks it when it
-    is the newest.
+    inside an optimizer step) nor a full disk (``decoderlab.runtime.full_disk``). Under DDP
+    only on a stop signal: saving needs every process, and all of them stop together on a
+    signal (``DistributedStop``), while an error may have hit one process alone. A save that
+    fails is logged and the run's own error stands. Its name matches Lightning's
+    ``last*.ckpt``, so ``ckpt_path=last`` picks it when it is the newest.
     """
 
     def __init__(self, dirpath: str | Path) -> None:
@@ -148,6 +149,7 @@ class InterruptCheckpoint(OnExceptionCheckpoint):
             or trainer.global_step == 0
             or isinstance(exception, DivergenceError | KeyboardInterrupt)
             or (trainer.world_size > 1 and not isinstance(exception, SIGTERMException))
+            or is_disk_full(exception)  # the room left is the run record's
         ):
             return
         try:
