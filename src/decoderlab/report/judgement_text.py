@@ -148,7 +148,7 @@ def recommendation_text(
         "checkerboard verdict, the one with the fewest parameters, then the fewest seconds "
         "per epoch."
     )
-    moving = check is not None and check.moving
+    unsettled = check is not None and (check.moving or bool(check.still_improving))
     rows = {c.decoder: c for c in primary.comparisons}
     if recommendation.decoder is not None:
         c = rows[recommendation.decoder]
@@ -167,19 +167,25 @@ def recommendation_text(
             + (f"; left out: {', '.join(left_out)}" if left_out else "")
             + "."
         )
-        if moving:
+        if unsettled:
             text += (
-                " The budget check finds the verdicts still moving: this holds for this budget "
-                "and may change with longer training."
+                " The budget check finds the verdicts still moving or the decoders still "
+                "improving: this holds for this budget and may change with longer training."
             )
         return text
     if recommendation.pending:
         waits = []
         for d, seeds in recommendation.pending.items():
-            if seeds is None:
-                waits.append(f"`{d}` (its observed difference is too near or beyond the margin)")
+            c = rows[d]
+            if seeds is not None:
+                waits.append(f"showing `{d}` equivalent would take about {seeds} seeds")
+            elif c.seeds_needed:
+                waits.append(
+                    f"`{d}` differs by more than the margin so far ({c.difference:+.3g}): "
+                    f"showing it worse would take about {c.seeds_needed} seeds"
+                )
             else:
-                waits.append(f"`{d}` (about {seeds} seeds)")
+                waits.append(f"`{d}` would take more than 1000 seeds either way")
         admitted = (
             f"`{recommendation.candidates[0]}` is the cheapest decoder the rule admits, but the "
             if recommendation.candidates
@@ -189,9 +195,9 @@ def recommendation_text(
             f"**No recommendation yet.** {rule} {admitted}cheaper "
             f"{_names(list(recommendation.pending))} "
             f"{'is' if len(recommendation.pending) == 1 else 'are'} inconclusive on "
-            f"`{primary.metric}`; showing equivalence would take {', '.join(waits)}"
+            f"`{primary.metric}`: {'; '.join(waits)}"
         )
-        return text + (" and a longer budget (see the budget check)." if moving else ".")
+        return text + ("; the budget check also asks for a longer budget." if unsettled else ".")
     reasons = ", ".join(f"`{d}` ({why})" for d, why in recommendation.excluded.items())
     return f"**No recommendation.** {rule} No decoder passes it: {reasons}."
 
