@@ -6,9 +6,9 @@ import math
 
 from matplotlib.figure import Figure
 
-from decoderlab.stats.paired import BEST, WORSE, PairedVerdicts
+from decoderlab.stats.paired import BEST, EQUIVALENT, WORSE, PairedVerdicts
 
-WORSE_COLOR, CLOSE_COLOR = "tab:red", "tab:gray"
+WORSE_COLOR, CLOSE_COLOR, EQUIVALENT_COLOR = "tab:red", "tab:gray", "tab:green"
 
 
 def forest_figure(verdicts: PairedVerdicts) -> Figure:
@@ -16,12 +16,15 @@ def forest_figure(verdicts: PairedVerdicts) -> Figure:
     metric's units as a dot, its 95% t interval as a thin bar and its simultaneous interval
     (confidence 1 − α/pairs, ``Comparison.simultaneous_interval``) as a wide pale bar, a line
     at 0 (the best). Decoders
-    judged worse (Holm) are red and filled, the others grey and hollow; the right margin
-    gives the Holm p and the seeds paired."""
+    judged worse (Holm) are red and filled, those shown equivalent (with an equivalence
+    margin, drawn as a pale green band) green and filled, the others grey and hollow; the
+    right margin gives the Holm p and the seeds paired."""
     rows = verdicts.comparisons
     figure = Figure(figsize=(9.0, 0.45 * len(rows) + 1.4))
     axes = figure.add_subplot()
     figure.subplots_adjust(left=0.3, right=0.78, top=0.86, bottom=0.6 / (0.45 * len(rows) + 1.4))
+    if verdicts.margin is not None:
+        axes.axvspan(-verdicts.margin, verdicts.margin, color=EQUIVALENT_COLOR, alpha=0.12)
     for y, c in enumerate(rows):
         if c.verdict == BEST:
             axes.plot([0], [y], marker="D", color="black")
@@ -33,8 +36,8 @@ def forest_figure(verdicts: PairedVerdicts) -> Figure:
                 fontsize=9,
             )
             continue
-        worse = c.verdict == WORSE
-        colour = WORSE_COLOR if worse else CLOSE_COLOR
+        filled = c.outcome in (WORSE, EQUIVALENT)
+        colour = {WORSE: WORSE_COLOR, EQUIVALENT: EQUIVALENT_COLOR}.get(c.outcome, CLOSE_COLOR)
         if not math.isnan(c.low):
             axes.plot([c.low, c.high], [y, y], color=colour, linewidth=1)
         low, high = c.simultaneous_interval()
@@ -46,9 +49,12 @@ def forest_figure(verdicts: PairedVerdicts) -> Figure:
             marker="o",
             markersize=7,
             color=colour,
-            markerfacecolor=colour if worse else "white",
+            markerfacecolor=colour if filled else "white",
         )
-        label = f"Holm p {c.p_holm:.2g}, n={c.n}" + (" (Welch)" if c.test == "Welch t" else "")
+        shown = c.p_equivalence_holm if c.outcome == EQUIVALENT else c.p_holm
+        label = f"{'TOST ' if c.outcome == EQUIVALENT else ''}Holm p {shown:.2g}, n={c.n}" + (
+            " (Welch)" if c.test == "Welch t" else ""
+        )
         axes.annotate(
             label,
             (1.01, y),
@@ -64,9 +70,11 @@ def forest_figure(verdicts: PairedVerdicts) -> Figure:
         f"{verdicts.metric}: decoder − best, paired by seed "
         "(thin: 95% interval; wide: simultaneous over all pairs)"
     )
-    axes.set_title(
-        f"Paired difference to the best ({verdicts.best}); red: worse at Holm α={verdicts.alpha:g}",
-        fontsize=10,
+    title = (
+        f"Paired difference to the best ({verdicts.best}); red: worse at Holm α={verdicts.alpha:g}"
     )
+    if verdicts.margin is not None:
+        title += f"\ngreen: equivalent within ±{verdicts.margin:.3g} (band), TOST at Holm α"
+    axes.set_title(title, fontsize=10)
     axes.grid(axis="x", alpha=0.3)
     return figure
