@@ -1,6 +1,6 @@
 """Paired comparison of decoders over seeds: every decoder against the best one.
 
-A seed is a block (DESIGN.md section 8): under one seed every decoder starts from the same
+A seed is a block (docs/comparison.md): under one seed every decoder starts from the same
 encoder weights and sees the same data, so per-seed differences are analysed as pairs:
 paired t-test (``scipy.stats.ttest_1samp`` on the differences, i.e. ``ttest_rel``), a
 Wilcoxon signed-rank p-value as a check with 6 or more pairs (``scipy.stats.wilcoxon``), and
