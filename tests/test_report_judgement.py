@@ -126,3 +126,14 @@ def test_a_bad_equivalence_margin_exits_2(judged_sweep, capsys):
     assert exit_info.value.code == 2
     assert "--equivalence-margin must be in (0, 1)" in capsys.readouterr().err
     assert not (judged_sweep / "report.md").exists()
+
+
+def test_a_one_epoch_budget_says_there_is_nothing_to_check(tmp_path):
+    sweep = tmp_path / "sweep"
+    for num, seed in enumerate(SEEDS):
+        for k, decoder in enumerate(("a", "b")):
+            loss = 0.1 + 0.01 * k + SEED_EFFECT[seed]
+            job(sweep, 10 * k + num, decoder, seed, loss, 1000, history={"val/loss": [loss]})
+    markdown = write_report(sweep).markdown_path.read_text()
+    assert "no earlier epoch to check the ranking against" in markdown
+    assert not (sweep / "budget_check.png").exists()

@@ -295,8 +295,9 @@ class _Drawing:
 def draw_figures(out_dir: Path, results: Results) -> DrawnFigures:
     """Draw every figure of ``results`` into ``out_dir`` as ``<name>.png``: the table rows' (in
     table order) curves, cost-quality front, reconstructions, flat fields and spectra (divided
-    by ``results.reference``'s, None: no ratio panel), and the forest plot of the primary
-    verdicts when they compare two or more decoders."""
+    by ``results.reference``'s, None: no ratio panel), the forest plot of the primary
+    verdicts when they compare two or more decoders, the budget check's figure when there is
+    an earlier epoch to check, and the critical-difference diagram across tasks."""
     drawing = _Drawing(Path(out_dir), results.rows)
     drawing.val_loss()
     drawing.cost_quality(results.front)
@@ -305,7 +306,7 @@ def draw_figures(out_dir: Path, results: Results) -> DrawnFigures:
     drawing.spectrum(results.reference)
     if results.primary is not None and len(results.primary.comparisons) > 1:
         drawing.save(FOREST, forest_figure(results.primary), "")
-    if results.budget_check is not None:
+    if results.budget_check is not None and results.budget_check.checkpoints:
         drawing.save(BUDGET, budget_figure(results.budget_check), "")
     if results.across_tasks is not None:
         drawing.save(CRITICAL_DIFFERENCE, critical_difference_figure(results.across_tasks), "")
