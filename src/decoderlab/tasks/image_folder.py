@@ -107,7 +107,7 @@ def read_image(entry: FolderImage, channels: int, max_pixels: int) -> torch.Tens
             f"{entry.path}: cannot be decoded ({type(err).__name__}: {err}); the file is "
             "truncated or corrupt. Replace or remove it: every PNG or JPEG in the folder is used"
         ) from err
-    array = torch.from_numpy(np.ascontiguousarray(pixels))
+    array = torch.from_numpy(np.array(pixels))  # a writable copy (Pillow's is read-only)
     array = array.unsqueeze(0) if entry.grey else array.permute(2, 0, 1)
     return array.expand(3, -1, -1).contiguous() if channels == 3 and entry.grey else array
 
