@@ -179,3 +179,22 @@ def test_a_bad_folder_stops_the_run_before_anything_is_written(tmp_path):
     assert result.returncode == 1
     assert "broken.png" in result.stderr and "Allowed: PNG or JPEG" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_cutting_a_large_image_is_said_once(tmp_path, caplog):
+    folder = photo_folder(tmp_path / "photos")
+    data = data_module(folder, max_pixels=9000)  # only astronaut.png (128x96) is larger
+    with caplog.at_level(logging.WARNING, logger="decoderlab.tasks.image_folder"):
+        data.setup()
+    said = [r.getMessage() for r in caplog.records if "max_pixels" in r.getMessage()]
+    assert said == [
+        "1 image(s) of more than max_pixels=9000 pixels cut to their centre (a JPEG decoded at "
+        "a reduced scale first): astronaut.png"
+    ]
+    astronaut = next(
+        im
+        for split, entries in data.splits.items()
+        for e, im in zip(entries, data.images[split], strict=True)
+        if e.path.name == "astronaut.png"
+    )
+    assert astronaut.shape[1] * astronaut.shape[2] <= 9000

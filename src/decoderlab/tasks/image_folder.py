@@ -237,10 +237,28 @@ class ImageFolderDataModule(PatchDataModule):
     def load_images(self) -> dict[str, list[torch.Tensor]]:
         if self.grey and self._channels == 3:
             self._say_converted()
+        self._say_cut()
         return {
             split: [read_image(e, self._channels, self.max_pixels) for e in entries]
             for split, entries in self.splits.items()
         }
+
+    @rank_zero_only
+    def _say_cut(self) -> None:
+        large = [
+            e.path.name
+            for entries in self.splits.values()
+            for e in entries
+            if e.size[0] * e.size[1] > self.max_pixels
+        ]
+        if large:
+            log.warning(
+                "%d image(s) of more than max_pixels=%d pixels cut to their centre (a JPEG "
+                "decoded at a reduced scale first): %s",
+                len(large),
+                self.max_pixels,
+                ", ".join(large[:3]) + (", ..." if len(large) > 3 else ""),
+            )
 
     @rank_zero_only
     def _say_converted(self) -> None:
