@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,17 @@ def test_the_contract_check_leaves_training_mode_and_random_state_alone():
     assert block.training
     assert torch.equal(torch.random.get_rng_state(), before)
     assert torch.equal(block[1].running_mean, torch.zeros(3))
+
+
+def test_the_readme_lists_every_registered_variant_with_its_parameters():
+    """The README's table is what ``docs/_hooks/decoder_table.py`` generates from the registry."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "_hooks" / "decoder_table.py"
+    spec = importlib.util.spec_from_file_location("decoder_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    readme = table.README.read_text()
+    assert table.readme_with_table(readme) == readme, "run: python docs/_hooks/decoder_table.py"
+    for variant in decoder_variants():
+        assert f"| `{variant}` |" in readme
+    # 3,725: transposed_conv_k3's count in the landed main's reports, computed without the table
+    assert "| `transposed_conv_k3` | 3,725 |" in readme

@@ -132,3 +132,11 @@ def test_invalid_kernel_names_allowed_values(cli_env):
     )
     assert result.returncode != 0
     assert "kernel_size=5 is not allowed; choose one of 2, 3, 4" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_fresh_run_does_not_warn_about_a_checkpoint_it_does_not_need(make_cfg, recwarn):
+    """Lightning reads fit(ckpt_path=None) as "last" beside the interrupt checkpoint and warns
+    that it found none; a new run starts fresh without those warnings."""
+    assert train(make_cfg("trainer.max_epochs=1", *FAST))["status"] == "ok"
+    assert not [w for w in recwarn if "ckpt_path" in str(w.message)]

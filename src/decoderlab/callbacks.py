@@ -16,6 +16,7 @@ from torchvision.utils import make_grid
 
 from decoderlab.metrics import CheckerboardScores, ResidualSpectrum, lattice_periods
 from decoderlab.metrics.flat_field import field_periodic_ratio, flat_field_response
+from decoderlab.metrics.registry import INIT, VAL, at_stage, metric
 from decoderlab.pictures import flat_field_rgb, spectrum_figure
 from decoderlab.records import (
     DIGITS_ARRAY,
@@ -80,9 +81,9 @@ class RunStats(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        for key, value in trainer.callback_metrics.items():
-            if key.startswith("val/"):
-                self.history.setdefault(key, []).append(float(value))
+        metrics = trainer.callback_metrics
+        for key in at_stage(metrics, VAL):
+            self.history.setdefault(key, []).append(float(metrics[key]))
 
     @property
     def samples_per_second(self) -> float:
@@ -291,7 +292,7 @@ class FlatFieldProbe(L.Callback):
             writer.add_image(f"flat_field/{when}", image, global_step=trainer.global_step)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not any(key.endswith("/init") for key in self.ffcr):
+        if not any(metric(key).when == INIT for key in self.ffcr):
             self.measure(trainer, pl_module, "init")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

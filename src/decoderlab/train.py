@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from rich.console import Console
 
 from decoderlab import blocks
 from decoderlab.callbacks import FlatFieldProbe, RunStats
-from decoderlab.metrics.registry import TEST, VAL, at_stage
+from decoderlab.metrics.registry import PRIMARY_METRIC, TEST, VAL, at_stage
 from decoderlab.model import DivergenceError
 from decoderlab.records import (
     FAILED,
@@ -49,6 +50,11 @@ from decoderlab.runtime.torch_runtime import skip_idle_runtime_work
 from decoderlab.tasks import check_data_config
 
 log = logging.getLogger(__name__)
+# Lightning's warnings for fit(ckpt_path=None) beside an OnExceptionCheckpoint (see train())
+FRESH_START_WARNINGS = (
+    r"`\.fit\(ckpt_path=None\)` was called without a model",
+    r"\.fit\(ckpt_path=\"last\"\) is set, but there is no last checkpoint available",
+)
 register_resolvers()
 run_dir.register_resolvers()
 blocks.register_resolvers()
@@ -209,7 +215,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             )
             if ckpt_path:
                 log.info("resuming from %s", ckpt_path)
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            with warnings.catch_warnings():
+                # checkpoint_to_resume has chosen: None is a fresh start. Lightning reads None as
+                # "last" when an OnExceptionCheckpoint (the interrupt checkpoint) is present and
+                # warns twice that it found none in this new run directory; say nothing then.
+                for message in FRESH_START_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message)
+                trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             val = _metrics_at(trainer.callback_metrics, VAL)
             test = _metrics_at(trainer.test(model, datamodule=datamodule, verbose=False)[0], TEST)
         ffcr = next((c.ffcr for c in callbacks if isinstance(c, FlatFieldProbe)), {})
@@ -295,12 +307,12 @@ def _print_interruption(record: RunRecord, output_dir: Path) -> None:
 
 
 def _print_summary(record: RunRecord, output_dir: Path) -> None:
-    loss = record.test.get("test/loss", float("nan"))
+    loss = record.test.get(PRIMARY_METRIC, float("nan"))
     # soft_wrap: one line even when stdout is no terminal (a sweep's log, CI, | tee), where rich
     # would otherwise wrap at 80 columns
     Console(soft_wrap=True).print(
         f"[bold]{record.decoder}[/] seed {record.seed}: {record.params:,} params, "
-        f"test/loss {loss:.4f}, {record.wall_s:.1f} s on {record.device} -> {output_dir}"
+        f"{PRIMARY_METRIC} {loss:.4f}, {record.wall_s:.1f} s on {record.device} -> {output_dir}"
     )
 
 
@@ -312,7 +324,7 @@ def main(cfg: DictConfig) -> float | None:
         Console(soft_wrap=True).print(OmegaConf.to_yaml(cfg, resolve=True))
     record = train(cfg)
     final = {**record.get("val", {}), **record.get("test", {})}
-    return final.get(cfg.get("optimized_metric") or "test/loss")
+    return final.get(cfg.get("optimized_metric") or PRIMARY_METRIC)
 
 
 if __name__ == "__main__":

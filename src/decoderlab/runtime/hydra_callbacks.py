@@ -75,6 +75,7 @@ class WriteSweepReport(Callback):
     ``report.alpha``), print its path, exit 1 if a job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from decoderlab.metrics.registry import PRIMARY_METRIC
         from decoderlab.report import NoRunsError, write_report
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -82,7 +83,7 @@ class WriteSweepReport(Callback):
         try:
             report = write_report(
                 sweep_dir,
-                metric=settings.get("metric", "test/loss"),
+                metric=settings.get("metric", PRIMARY_METRIC),
                 alpha=float(settings.get("alpha", 0.05)),
                 equivalence_margin=settings.get("equivalence_margin", 0.05),
             )

@@ -145,4 +145,8 @@ class CaptureWarnings(Callback):
     job's process, after Hydra has configured its logging."""
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        # captureWarnings(True) does nothing while logging holds an earlier capture, even one
+        # whose hook something else (warnings.catch_warnings, an earlier in-process job) has
+        # since replaced: release it first, so this job's warnings reach this job's log
+        logging.captureWarnings(False)
         logging.captureWarnings(True)
