@@ -1,6 +1,6 @@
 """Publish a sweep's report: the documentation's results page and the README's results block.
 
-    .venv/bin/python docs/publish_sweep.py outputs/multirun/<date>/<time>
+    .venv/bin/python docs/publish_sweep.py outputs/multirun/<date>/<time> ["what else ran"]
 
 Rewrites, between the two markers below, ``docs/results.md`` (the sweep's budget, findings,
 paired verdicts, race, table, forest plot and reconstruction picture) and ``README.md`` (the
@@ -37,22 +37,24 @@ def section(markdown: str, title: str, required: bool = True) -> str:
     return SWEEP_LINK.sub(r"the sweep's `\1`", match.group(1).strip())
 
 
-def budget(sweep: Path, report: str) -> str:
-    """Where and how long the sweep ran, and its budget (report.md's first paragraph)."""
+def budget(sweep: Path, report: str, conditions: str = "") -> str:
+    """Where and how long the sweep ran (``conditions``: what else the machine ran, said after
+    the time), and its budget (report.md's first paragraph)."""
     summary = report.split("\n\n")[1].strip().replace(str(sweep), sweep.name)
     finished = max(p.stat().st_mtime for p in sweep.glob("*/metrics.json"))
     minutes = (finished - (sweep / "multirun.yaml").stat().st_mtime) / 60
     return (
         f"From `make sweep` on a {os.cpu_count()}-core CPU, {minutes:.1f} minutes from the "
-        f"multirun's start to the end of its last job. {summary}"
+        f"multirun's start to the end of its last job{f' ({conditions})' if conditions else ''}. "
+        f"{summary}"
     )
 
 
-def results_page_block(sweep: Path, report: str) -> str:
+def results_page_block(sweep: Path, report: str, conditions: str = "") -> str:
     """docs/results.md's block: everything the README shows, and the race and the table."""
     parts = [
         START,
-        budget(sweep, report),
+        budget(sweep, report, conditions),
         section(report, "Findings"),
         "Verdicts on `test/loss`, paired by seed:",
         section(report, "Verdicts on").split("\n\n![")[0],
@@ -66,12 +68,12 @@ def results_page_block(sweep: Path, report: str) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def readme_block(sweep: Path, report: str) -> str:
+def readme_block(sweep: Path, report: str, conditions: str = "") -> str:
     """The README's block: the budget, the verdict table and the forest plot."""
     table = section(report, "Verdicts on").split("\n\n")[0]
     parts = [
         START,
-        budget(sweep, report),
+        budget(sweep, report, conditions),
         "Verdicts on `test/loss`, paired by seed:",
         table,
         f"![Paired differences to the best]({FOREST.relative_to(REPO)})",
@@ -90,9 +92,10 @@ def replace_block(path: Path, block: str) -> None:
 
 
 def main() -> None:
-    sweep = Path(sys.argv[1])
+    sweep, conditions = Path(sys.argv[1]), " ".join(sys.argv[2:])
     report = (sweep / "report.md").read_text()
-    page, readme = results_page_block(sweep, report), readme_block(sweep, report)
+    page = results_page_block(sweep, report, conditions)
+    readme = readme_block(sweep, report, conditions)
     shutil.copyfile(sweep / "reconstructions.png", PICTURE)
     shutil.copyfile(sweep / "forest.png", FOREST)
     replace_block(RESULTS, page)

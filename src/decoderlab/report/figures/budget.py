@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from decoderlab.stats.budget import BudgetCheck
 
-BUDGET_SIZE = (7.5, 4.5)
+BUDGET_SIZE = (9.5, 4.5)
 
 
 def budget_figure(check: BudgetCheck) -> Figure:
@@ -18,10 +19,14 @@ def budget_figure(check: BudgetCheck) -> Figure:
     figure = Figure(figsize=BUDGET_SIZE)
     axes = figure.add_subplot()
     epochs = np.arange(1, check.epochs + 1)
-    order = sorted(check.differences, key=lambda d: check.differences[d][-1])
-    for decoder in order:
+    order = sorted(check.differences, key=lambda d: check.differences[d][-1], reverse=True)
+    # tab20: a colour of its own for each of up to 20 decoders (tab10 repeats after 10)
+    colours = colormaps["tab20"](np.linspace(0, 1, 20))
+    for i, decoder in enumerate(order):
         series = 100 * check.differences[decoder]
-        style = {"color": "black", "linewidth": 2} if decoder == check.final.best else {}
+        style = {"color": colours[i % 20]}
+        if decoder == check.final.best:
+            style = {"color": "black", "linewidth": 2}
         axes.plot(epochs, series, marker="o", ms=3, label=decoder, **style)
     for checkpoint in check.checkpoints:
         axes.axvline(checkpoint.epoch, color="gray", linestyle=":", linewidth=1)
@@ -42,6 +47,7 @@ def budget_figure(check: BudgetCheck) -> Figure:
     )
     axes.xaxis.get_major_locator().set_params(integer=True, min_n_ticks=1)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, ncol=2)
+    # beside the axes, top to bottom as the lines end at the last epoch, never over a line
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     figure.tight_layout()
     return figure
