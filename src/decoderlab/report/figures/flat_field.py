@@ -11,11 +11,11 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from decoderlab.pictures import FLAT_FIELD_CMAP, deviation_limit
+from decoderlab.report.figures.output import LABEL_INCHES
 
 PANEL_INCHES = 1.6
 COLUMN_INCHES = 2.0
 TITLE_INCHES = 0.4
-LABEL_INCHES = 1.9
 COLORBAR_INCHES = 1.0
 TOP_INCHES = 0.8
 BOTTOM_INCHES = 0.2

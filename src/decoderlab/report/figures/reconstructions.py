@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from decoderlab.report.figures.output import LABEL_INCHES
+
 STRIP_ROW_INCHES = 0.8
-LABEL_INCHES = 1.9
 PAD_PIXELS = 2
 
 
@@ -23,7 +24,7 @@ def strip(images: np.ndarray) -> np.ndarray:
 
 
 def strips_figure_size(rows: int) -> tuple[float, float]:
-    return (8.0, STRIP_ROW_INCHES * rows + 0.2)
+    return (LABEL_INCHES + 6.1, STRIP_ROW_INCHES * rows + 0.2)
 
 
 def reconstructions_figure(digits: np.ndarray, rows: dict[str, np.ndarray]) -> Figure:
