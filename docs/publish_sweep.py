@@ -1,11 +1,15 @@
 """Publish a sweep's report: the documentation's results page and the README's results block.
 
     .venv/bin/python docs/publish_sweep.py outputs/multirun/<date>/<time> ["what else ran"]
+    .venv/bin/python docs/publish_sweep.py --task sr_x4 <sweep of task=sr_x4> ["what else ran"]
 
 Rewrites, between the two markers below, ``docs/results.md`` (the sweep's budget, findings,
 paired verdicts, race, table, forest plot and reconstruction picture) and ``README.md`` (the
 budget, the verdict table and the forest plot), with text taken verbatim from the sweep's
-``report.md``, and copies the pictures to ``docs/sweep_*.png``. Published results come from this
+``report.md``, and copies the pictures to ``docs/sweep_*.png``. With ``--task NAME`` it
+rewrites instead the block ``<!-- task-results:NAME:start -->`` ... ``end`` of
+``docs/tasks.md``: the race's time, budget and findings, its verdict table and its checkerboard
+verdict table, and the bicubic floor where the report has one. Published results come from this
 script, never typed by hand.
 """
 
@@ -20,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 RESULTS = REPO / "docs" / "results.md"
+TASKS = REPO / "docs" / "tasks.md"
 PICTURE = REPO / "docs" / "sweep_reconstructions.png"
 FOREST = REPO / "docs" / "sweep_forest.png"
 START, END = "<!-- sweep-results:start -->", "<!-- sweep-results:end -->"
@@ -37,16 +42,20 @@ def section(markdown: str, title: str, required: bool = True) -> str:
     return SWEEP_LINK.sub(r"the sweep's `\1`", match.group(1).strip())
 
 
-def budget(sweep: Path, report: str, conditions: str = "") -> str:
-    """Where and how long the sweep ran (``conditions``: what else the machine ran, said after
-    the time), and its budget (report.md's first paragraph)."""
-    summary = report.split("\n\n")[1].strip().replace(str(sweep), sweep.name)
+def run_time(sweep: Path, conditions: str = "") -> str:
+    """How long the sweep ran, from its start (multirun.yaml) to its last record, and under
+    what ``conditions`` (what else the machine ran), e.g. ``7.6 minutes``."""
     finished = max(p.stat().st_mtime for p in sweep.glob("*/metrics.json"))
     minutes = (finished - (sweep / "multirun.yaml").stat().st_mtime) / 60
+    return f"{minutes:.1f} minutes{f' ({conditions})' if conditions else ''}"
+
+
+def budget(sweep: Path, report: str, conditions: str = "") -> str:
+    """Where and how long the sweep ran, and its budget (report.md's first paragraph)."""
+    summary = report.split("\n\n")[1].strip().replace(str(sweep), sweep.name)
     return (
-        f"From `make sweep` on a {os.cpu_count()}-core CPU, {minutes:.1f} minutes from the "
-        f"multirun's start to the end of its last job{f' ({conditions})' if conditions else ''}. "
-        f"{summary}"
+        f"From `make sweep` on a {os.cpu_count()}-core CPU, {run_time(sweep, conditions)} from "
+        f"the multirun's start to the end of its last job. {summary}"
     )
 
 
@@ -82,18 +91,48 @@ def readme_block(sweep: Path, report: str, conditions: str = "") -> str:
     return "\n\n".join(parts)
 
 
-def replace_block(path: Path, block: str) -> None:
-    """Rewrite the text between ``START`` and ``END`` in ``path`` (markers included)."""
+def task_block(task: str, sweep: Path, report: str, conditions: str = "") -> str:
+    """docs/tasks.md's block for one task's race: budget, findings and both verdict tables."""
+    summary = report.split("\n\n")[1].strip().replace(str(sweep), sweep.name)
+    parts = [
+        task_markers(task)[0],
+        f"A race of `task={task}` on a {os.cpu_count()}-core CPU, {run_time(sweep, conditions)}."
+        f" {summary}",
+        section(report, "Findings"),
+        "Verdicts on `test/loss`, paired by seed:",
+        section(report, "Verdicts on").split("\n\n")[0],
+        "Checkerboard verdicts, paired by seed:",
+        section(report, "Checkerboard verdicts").split("\n\n")[0],
+        section(report, "The bicubic floor", required=False),
+        task_markers(task)[1],
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+def task_markers(task: str) -> tuple[str, str]:
+    return f"<!-- task-results:{task}:start -->", f"<!-- task-results:{task}:end -->"
+
+
+def replace_block(path: Path, block: str, markers: tuple[str, str] = (START, END)) -> None:
+    """Rewrite the text between ``markers`` in ``path`` (markers included)."""
+    start, end = markers
     text = path.read_text()
-    if text.count(START) != 1 or text.count(END) != 1:
-        raise SystemExit(f"{path}: needs exactly one {START} ... {END} block")
-    head, rest = text.split(START)
-    path.write_text(head + block + rest.split(END, 1)[1])
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise SystemExit(f"{path}: needs exactly one {start} ... {end} block")
+    head, rest = text.split(start)
+    path.write_text(head + block + rest.split(end, 1)[1])
 
 
 def main() -> None:
-    sweep, conditions = Path(sys.argv[1]), " ".join(sys.argv[2:])
+    args = sys.argv[1:]
+    task = args[1] if args[:1] == ["--task"] else None
+    args = args[2:] if task else args
+    sweep, conditions = Path(args[0]), " ".join(args[1:])
     report = (sweep / "report.md").read_text()
+    if task:
+        replace_block(TASKS, task_block(task, sweep, report, conditions), task_markers(task))
+        print(f"results of task {task} from {sweep} in {TASKS}")
+        return
     page = results_page_block(sweep, report, conditions)
     readme = readme_block(sweep, report, conditions)
     shutil.copyfile(sweep / "reconstructions.png", PICTURE)

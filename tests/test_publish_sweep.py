@@ -54,3 +54,32 @@ def test_the_readme_and_the_results_page_come_from_the_sweeps_report(tmp_path_fa
     ):
         assert f"]({picture})" in block(page)
         assert (tmp_path / "docs" / picture).read_bytes() == (sweep_dir / source).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_tasks_race_is_published_into_its_block_of_the_tasks_page(tmp_path_factory, tmp_path):
+    sweep_dir, result = tiny_sweep(tmp_path_factory)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (tmp_path / "docs").mkdir()
+    for name in ("docs/tasks.md", "docs/publish_sweep.py"):
+        shutil.copyfile(REPO / name, tmp_path / name)
+    before = (tmp_path / "docs/tasks.md").read_text()
+    start, end = "<!-- task-results:sr_x4:start -->", "<!-- task-results:sr_x4:end -->"
+    published = subprocess.run(
+        [sys.executable, str(tmp_path / "docs" / "publish_sweep.py"), "--task", "sr_x4"]
+        + [str(sweep_dir), "a quiet machine"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert published.returncode == 0, published.stderr
+    page = (tmp_path / "docs/tasks.md").read_text()
+    assert page.split(start)[0] == before.split(start)[0]
+    assert page.split(end)[1] == before.split(end)[1]
+    published_block = page.split(start)[1].split(end)[0]
+    report = (sweep_dir / "report.md").read_text()
+    verdicts = report.split("## Verdicts on")[1].split("\n\n")[1]
+    checkerboard = report.split("## Checkerboard verdicts")[1].split("\n\n")[1]
+    assert verdicts in published_block and checkerboard in published_block
+    assert "(a quiet machine)" in published_block
+    assert "task-results:reconstruction:start" in page  # the other task's block is left alone
