@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,22 @@ def test_the_readme_lists_every_registered_variant_with_its_parameters():
         assert f"| `{variant}` |" in readme
     # 3,725: transposed_conv_k3's count in the landed main's reports, computed without the table
     assert "| `transposed_conv_k3` | 3,725 |" in readme
+
+
+def test_a_new_family_module_in_the_blocks_package_registers_itself(
+    families, tmp_path, monkeypatch
+):
+    """Adding a family is its module and its configs: nothing lists the module."""
+    import decoderlab.blocks
+
+    (tmp_path / "test_tripler_family.py").write_text(
+        "from torch import nn\n"
+        "from decoderlab.blocks.registry import register_decoder\n\n\n"
+        "@register_decoder(knobs={}, variants={'test_tripler_plain': {}}, source='a test')\n"
+        "class TriplerUp(nn.Module):\n"
+        "    family = 'test_tripler'\n"
+    )
+    monkeypatch.setattr(decoderlab.blocks, "__path__", [*decoderlab.blocks.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "decoderlab.blocks.test_tripler_family", raising=False)
+    assert "test_tripler" in decoder_families()
+    assert "test_tripler_plain" in decoder_variants()

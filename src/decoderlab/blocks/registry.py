@@ -21,6 +21,7 @@ A block of a user's own package registers the same way when its module is import
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -100,8 +101,14 @@ def register_decoder(
 
 
 def decoder_families() -> dict[str, DecoderFamily]:
-    """Every registered family by name: the built-in ones, then those of imported user code."""
-    importlib.import_module("decoderlab.blocks")  # the built-in families register on import
+    """Every registered family by name: the built-in ones, then those of imported user code.
+
+    Every module of the ``decoderlab.blocks`` package is imported first, so a new family's
+    module registers itself without being listed anywhere else.
+    """
+    package = importlib.import_module("decoderlab.blocks")
+    for module in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
+        importlib.import_module(module.name)
     return dict(_FAMILIES)
 
 
