@@ -28,7 +28,7 @@ LATTICE_MARKERS = {2: "o", 4: "s", 8: "D"}
 def flat_field_deviation(field: np.ndarray) -> np.ndarray:
     """(y - mean y) / RMS(y) per channel of ``field`` (C, H, W), averaged over channels: (H, W).
 
-    RMS(y) = sqrt(mean(y^2)) is FFCR's denominator (DESIGN.md section 4): for an interior of
+    RMS(y) = sqrt(mean(y^2)) is FFCR's denominator (docs/metrics.md): for an interior of
     whole lattice periods the map's mean square is FFCR at the lattice period, so FFCR 0 is a
     flat map. A channel whose output is all zero (FFCR undefined) gives NaN.
     """

@@ -1,4 +1,4 @@
-"""Checkerboard metrics on torch tensors (DESIGN.md section 4): CBE, PRF, PACE, FFCR, spectrum.
+"""Checkerboard metrics on torch tensors: CBE, PRF, PACE, FFCR, spectrum (docs/metrics.md).
 
 Images are (N, C, H, W), any H x W, CPU or CUDA, float32 or float64. Pixel-wide passes run in
 the input's precision; reductions are carried in float64 and results come back in the
