@@ -530,6 +530,8 @@ def test_probe_tabulates_every_block_and_writes_csv(tmp_path, capsys):
         for v, f in variants.items()
         if "smooth" in f.knobs and not f.variants[v].get("smooth", 0)
     }
+    names = [row["block"] for row in csv.DictReader(out.open())]
+    assert len(names) == len(set(names)), "a block probed twice"
     assert set(rows) == set(variants) | blurred
     assert {"transposed_conv_k3", "transposed_conv_k3_blur", "pixel_shuffle_icnr_blur"} <= set(rows)
     assert set(rows["resize_conv_nearest"]) >= {"decoder_ffcr4_mean", "block_ffcr2_std"}

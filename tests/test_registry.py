@@ -106,7 +106,7 @@ def test_registration_refuses_a_bad_variant_a_taken_name_and_a_nameless_class(fa
 
 def test_the_contract_check_names_the_block_and_the_shapes():
     check_block_contract(_Doubler(2, 3), 2, 3)
-    with pytest.raises(ValueError, match=r"Conv2d: .* must map \(N, 2, 5, 6\) to \(1, 3, 10, 12\)"):
+    with pytest.raises(ValueError, match=r"Conv2d: .* must map \(1, 2, 5, 6\) to \(1, 3, 10, 12\)"):
         check_block_contract(nn.Conv2d(2, 3, 1), 2, 3)
 
 

@@ -181,6 +181,18 @@ def test_a_bad_folder_stops_the_run_before_anything_is_written(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
+def test_a_folder_left_unset_stops_the_run_before_anything_is_written(tmp_path):
+    """data=image_folder without data.path: one line naming the knob, no traceback, no run."""
+    result = run_in_process(
+        "task=reconstruction", "data=image_folder", f"hydra.run.dir={tmp_path}/run"
+    )
+    assert result.returncode == 1
+    assert "data.path is not set" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "run").exists()
+
+
 def test_cutting_a_large_image_is_said_once(tmp_path, caplog):
     folder = photo_folder(tmp_path / "photos")
     data = data_module(folder, max_pixels=9000)  # only astronaut.png (128x96) is larger

@@ -119,7 +119,7 @@ def test_a_user_block_that_breaks_the_size_contract_stops_the_run_at_build(tmp_p
     )
     assert result.returncode != 0
     message = result.stdout + result.stderr
-    assert "CroppingUp: an upsampling block must map (N, 16, 5, 6) to (1, 8, 10, 12)" in message
+    assert "CroppingUp: an upsampling block must map (1, 16, 5, 6) to (1, 8, 10, 12)" in message
     assert not list(out.rglob("*.ckpt"))
 
 

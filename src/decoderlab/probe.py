@@ -55,13 +55,16 @@ IMAGE_SIZE, CHANNELS = 28, 1
 
 def block_variants() -> list[BlockFactory]:
     """Every registered variant; one without smoothing also with the zero-order-hold blur
-    (``smooth=1``) where its family has the knob."""
+    (``smooth=1``) where its family has the knob, unless that is a registered variant too."""
     factories: list[BlockFactory] = []
     for family in decoder_families().values():
+        registered = [dict(s) for s in family.variants.values()]
         for settings in family.variants.values():
             factories.append(partial(family.block, **settings))
-            if "smooth" in family.knobs and not settings.get("smooth", 0):
-                factories.append(partial(family.block, **{**settings, "smooth": 1}))
+            blurred = {**settings, "smooth": 1}
+            unsmoothed = "smooth" in family.knobs and not settings.get("smooth", 0)
+            if unsmoothed and blurred not in registered:
+                factories.append(partial(family.block, **blurred))
     return factories
 
 

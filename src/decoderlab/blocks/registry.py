@@ -140,7 +140,7 @@ def check_block_contract(block: nn.Module, in_channels: int, out_channels: int) 
                 if tuple(out.shape) != expected:
                     raise ValueError(
                         f"{type(block).__qualname__}: an upsampling block must map "
-                        f"(N, {in_channels}, {h}, {w}) to {expected}, got {tuple(out.shape)}"
+                        f"(1, {in_channels}, {h}, {w}) to {expected}, got {tuple(out.shape)}"
                     )
     finally:
         block.train(was_training)

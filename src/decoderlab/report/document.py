@@ -124,7 +124,8 @@ def budget_sentence(budget: Budget | None) -> str:
     ]
     what = ", ".join(w for w in (budget.task and f"task {budget.task}", budget.source) if w)
     return (
-        f"Budget: {budget.epochs} epochs at batch {budget.batch_size} on {parts[0]}, validated "
+        f"Budget: {budget.epochs} epoch{'s' if budget.epochs != 1 else ''} at batch "
+        f"{budget.batch_size} on {parts[0]}, validated "
         f"on {parts[1]} and tested on {parts[2]} ({what + '; ' if what else ''}the same for "
         "every decoder)."
     )

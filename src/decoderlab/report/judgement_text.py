@@ -188,11 +188,12 @@ def recommendation_text(
                 waits.append(f"`{d}` would take more than 1000 seeds either way")
         admitted = (
             f"`{recommendation.candidates[0]}` is the cheapest decoder the rule admits, but the "
+            "cheaper "
             if recommendation.candidates
-            else "No decoder is admitted yet: the "
+            else "No decoder is admitted yet: "
         )
         text = (
-            f"**No recommendation yet.** {rule} {admitted}cheaper "
+            f"**No recommendation yet.** {rule} {admitted}"
             f"{_names(list(recommendation.pending))} "
             f"{'is' if len(recommendation.pending) == 1 else 'are'} inconclusive on "
             f"`{primary.metric}`: {'; '.join(waits)}"

@@ -146,7 +146,8 @@ def scan(path: Path, patch_size: int, max_pixels: int) -> list[FolderImage]:
             raise ImageFolderError(
                 f"{file}: {size[0]}x{size[1]} pixels{cut} "
                 f"is smaller than the {patch_size}x{patch_size} patch: every image must be at "
-                f"least data.patch_size={patch_size} on both sides (remove it or lower patch_size)"
+                f"least data.patch_size={patch_size} on both sides (remove it or lower "
+                "task.patch_size)"
             )
         entries.append(FolderImage(file, size, mode in GREY_MODES))
     return entries
