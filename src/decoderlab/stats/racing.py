@@ -100,19 +100,11 @@ class RaceSettings(RaceKnobs):
 
 
 @dataclass(frozen=True)
-class Decision:
-    """A candidate leaving the race after ``round``: ``dropped`` (worse than ``best``: Holm
-    p ``p_holm``, mean paired difference ``difference`` in the metric's units over ``n``
-    seeds) or ``failed`` (no usable seed; ``reason``)."""
+class Decision(RaceDecision):
+    """A recorded decision (``decoderlab.records.RaceDecision``: dropped or failed, and why)
+    taken after ``round``; race.json keeps it in its round, without the number."""
 
-    round: int
-    candidate: str
-    action: str
-    best: str | None = None
-    p_holm: float | None = None
-    difference: float | None = None
-    n: int | None = None
-    reason: str | None = None
+    round: int = field(kw_only=True)
 
     def describe(self, metric: str) -> str:
         """One line for a person, e.g. ``round 2: dropped model/decoder=x: worse than
@@ -263,7 +255,7 @@ class Race:
             state = self.candidates[candidate]
             if not state.values:
                 reason = "; ".join(sorted(set(state.failed.values())))
-                self._leave(state, Decision(current.number, candidate, FAILED, reason=reason))
+                self._leave(state, Decision(candidate, FAILED, reason=reason, round=current.number))
         racing = self.survivors
         verdicts = compare_to_best(
             {c: self.candidates[c].values for c in racing},
@@ -276,13 +268,13 @@ class Race:
                 self._leave(
                     self.candidates[comparison.decoder],
                     Decision(
-                        current.number,
                         comparison.decoder,
                         DROPPED,
                         best=verdicts.best,
                         p_holm=comparison.p_holm,
                         difference=comparison.difference,
                         n=comparison.n,
+                        round=current.number,
                     ),
                 )
         self.rounds.append(current)
