@@ -54,3 +54,23 @@ def test_planned_jobs_of_the_basic_sweeper_is_the_product_of_the_sweeps():
     assert planned_jobs(sweeper, ["trainer.max_epochs=1", "data.batch_size=16,32"]) == 12
     assert planned_jobs({"_target_": "x.OptunaSweeper", "n_trials": 7}, []) == 7
     assert planned_jobs({"_target_": "x.Other"}, []) is None
+
+
+def test_the_comparison_plans_every_variant_under_each_seed_given(tmp_path):
+    # hydra.sweeper.params holds model/decoder: ${decoder_variants:}; the plan the multirun
+    # writes must count the variants it resolves to, not the interpolation as one value
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from decoderlab.blocks import decoder_variants
+    from decoderlab.runtime.hydra_callbacks import SweepProgress
+    from decoderlab.runtime.progress import read_plan
+    from decoderlab.train import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", ["experiment=compare_decoders"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.sweep.dir = str(tmp_path)
+        cfg.hydra.overrides.task = ["experiment=compare_decoders", "seed=1,2,3,4"]
+    SweepProgress().on_multirun_start(cfg)
+    assert read_plan(tmp_path)["planned"] == 4 * len(decoder_variants())

@@ -52,12 +52,9 @@ class SweepProgress(Callback):
     round."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from omegaconf import OmegaConf
-
         from decoderlab.runtime.progress import planned_jobs, write_plan
 
-        sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
-        planned = planned_jobs(sweeper, list(config.hydra.overrides.task))
+        planned = planned_jobs(config.hydra.sweeper, list(config.hydra.overrides.task))
         # a sweeper whose plan is unknown here (the race) writes its own, once its knobs pass
         if planned is not None:
             write_plan(config.hydra.sweep.dir, planned, started=time.time())

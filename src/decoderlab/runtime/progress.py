@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,9 +109,11 @@ def sweep_progress(sweep_dir: str | Path, now: float | None = None) -> Progress:
     return Progress(done, failed, planned if isinstance(planned, int) else None, elapsed, since)
 
 
-def planned_jobs(sweeper: dict, task_overrides: list[str]) -> int | None:
-    """Jobs a Hydra sweeper config will launch: the basic sweeper's job list
-    (``decoderlab.runtime.sweep_jobs``), ``n_trials`` for Optuna; None otherwise."""
+def planned_jobs(sweeper: Mapping, task_overrides: list[str]) -> int | None:
+    """Jobs a Hydra sweeper config (``hydra.sweeper``, a DictConfig or a dict) will launch: the
+    basic sweeper's job list (``decoderlab.runtime.sweep_jobs``), ``n_trials`` for Optuna;
+    None otherwise. Swept values are read resolved, as the sweeper reads them
+    (``model/decoder: ${decoder_variants:}`` is every registered variant)."""
     from decoderlab.runtime import sweep_jobs
 
     if sweeper.get("_target_") == sweep_jobs.basic_sweeper_target():

@@ -1,0 +1,138 @@
+"""How well a short budget's comparison agrees with a long reference's (``stats.budget_fidelity``).
+
+Prints two markdown tables:
+
+1. **Every epoch budget of the reference**, read off its per-epoch validation history
+   (``by_epoch``): Kendall's τ with the reference's last epoch, the effect-size scale (short
+   effects / long effects, least squares) and the per-decoder ratio range, and the training
+   seconds one seed of every decoder costs at that budget (Σ over decoders of the mean
+   seconds per epoch × epochs, on the machine the reference ran on).
+2. **Each short sweep against the reference** on the primary test metric (``agreement``):
+   τ, scale, ratio range, whether every ratio is within the factor, and the sweep's jobs.
+
+Then each decoder's effect (difference to the reference's best, % of its mean) in every
+sweep, and the reference's improvement over its last quarter of epochs (converged: < 1%).
+
+    python benchmarks/budget_fidelity.py REFERENCE_SWEEP [SHORT_SWEEP ...] [--factor 1.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from decoderlab.metrics.registry import PRIMARY_METRIC
+from decoderlab.metrics.registry import metric as declared
+from decoderlab.report.judgement import validation_twin
+from decoderlab.report.stats import SECONDS_PER_EPOCH, seed_values, summarise
+from decoderlab.report.sweep import NoRunsError, load_sweep
+from decoderlab.stats.budget import budget_check
+from decoderlab.stats.budget_fidelity import Agreement, agreement, by_epoch
+
+
+def _ratio_range(result: Agreement) -> str:
+    ratios = list(result.ratios().values())
+    return f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "—"
+
+
+def _load(directory: str):
+    sweep = load_sweep(directory)
+    rows, _ = summarise([j for j in sweep.jobs if j.ok])
+    return sweep, rows
+
+
+def epoch_table(rows, metric: str, factor: float) -> list[str]:
+    name = validation_twin(metric, {k for r in rows for j in r.ok_jobs for k in j.record.history})
+    if name is None:
+        raise SystemExit(f"the reference records no per-epoch history of {metric}'s twin")
+    higher = declared(name).higher_is_better
+    histories = {
+        r.decoder: {j.seed: j.record.history[name] for j in r.ok_jobs if j.record.history.get(name)}
+        for r in rows
+    }
+    seconds = sum(r.get(SECONDS_PER_EPOCH).mean for r in rows if r.get(SECONDS_PER_EPOCH))
+    lines = [
+        f"Every epoch budget of the reference on `{name}`, against its last epoch:",
+        "",
+        "| epochs | Kendall's τ | p | effect scale | effect ratios | "
+        f"within {factor:g}× | training s per seed, all decoders |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k, result in enumerate(by_epoch(histories, higher), start=1):
+        lines.append(
+            f"| {k} | {result.tau:.2f} | {result.p:.2g} | {result.scale:.2f} | "
+            f"{_ratio_range(result)} | {'yes' if result.within(factor) else 'no'} | "
+            f"{seconds * k:.0f} |"
+        )
+    check = budget_check(histories, name, higher)
+    improvements = sorted(check.improvement.values())
+    lines += [
+        "",
+        f"Improvement of `{name}` over the reference's last {check.last_quarter} epochs: "
+        f"{improvements[0]:.1%}–{improvements[-1]:.1%} (converged: < 1%).",
+    ]
+    return lines
+
+
+def sweep_table(reference, shorts, metric: str, factor: float) -> list[str]:
+    higher = declared(metric).higher_is_better
+    long = seed_values(reference, metric)
+    results = []
+    for label, rows in shorts:
+        results.append((agreement(seed_values(rows, metric), long, higher, label), rows))
+    lines = [
+        f"Each sweep against the reference on `{metric}`:",
+        "",
+        f"| sweep | Kendall's τ | p | effect scale | effect ratios | within {factor:g}× | jobs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result, rows in results:
+        jobs = sum(len(r.ok_jobs) for r in rows)
+        lines.append(
+            f"| {result.label} | {result.tau:.2f} | {result.p:.2g} | {result.scale:.2f} | "
+            f"{_ratio_range(result)} | {'yes' if result.within(factor) else 'no'} | {jobs} |"
+        )
+    if not results:
+        return lines
+    best = results[0][0].best
+    header = " | ".join(r.label for r, _ in results)
+    lines += [
+        "",
+        f"Difference to `{best}` (the reference's best), % of its mean:",
+        "",
+        f"| decoder | {header} | reference |",
+        "|---|" + "---|" * (len(results) + 1),
+    ]
+    decoders = sorted(results[0][0].effects, key=lambda d: results[0][0].effects[d][1])
+    for d in decoders:
+        cells = [f"{r.effects[d][0]:+.1%}" if d in r.effects else "—" for r, _ in results]
+        lines.append(f"| `{d}` | {' | '.join(cells)} | {results[0][0].effects[d][1]:+.1%} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reference", help="the long reference sweep's directory")
+    parser.add_argument("shorts", nargs="*", help="short sweeps to compare with it")
+    parser.add_argument("--metric", default=PRIMARY_METRIC, help="default: %(default)s")
+    parser.add_argument("--factor", type=float, default=1.5, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    try:
+        _, reference = _load(args.reference)
+        shorts = [(Path(s).name, _load(s)[1]) for s in args.shorts]
+    except (NoRunsError, ValueError) as err:
+        print(f"budget_fidelity: {err}", file=sys.stderr)
+        return 2
+    lines = epoch_table(reference, args.metric, args.factor)
+    if shorts:
+        lines += ["", *sweep_table(reference, shorts, args.metric, args.factor)]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(invalid="ignore")
+    sys.exit(main())
