@@ -15,6 +15,7 @@ script, never typed by hand.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -124,10 +125,16 @@ def replace_block(path: Path, block: str, markers: tuple[str, str] = (START, END
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    task = args[1] if args[:1] == ["--task"] else None
-    args = args[2:] if task else args
-    sweep, conditions = Path(args[0]), " ".join(args[1:])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweep", type=Path, help="the sweep directory (holds report.md)")
+    parser.add_argument("conditions", nargs="*", help="what else ran, in words (optional)")
+    parser.add_argument("--task", help="publish into docs/tasks.md's block of this task")
+    args = parser.parse_args()
+    sweep, task, conditions = args.sweep, args.task, " ".join(args.conditions)
+    if not (sweep / "report.md").is_file():
+        parser.error(f"{sweep / 'report.md'} does not exist: give a sweep directory with a report")
     report = (sweep / "report.md").read_text()
     if task:
         replace_block(TASKS, task_block(task, sweep, report, conditions), task_markers(task))

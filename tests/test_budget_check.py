@@ -93,3 +93,17 @@ def test_higher_is_better_curves_and_a_one_epoch_budget():
     assert budget_check(diverged, "val/loss").final.comparisons[0].n == 1  # a: seed 2 only
     with pytest.raises(ValueError, match="2 or more decoders"):
         budget_check({"a": {1: [0.1, 0.09]}}, "val/loss")
+
+
+def test_the_section_of_a_one_epoch_budget_has_no_improvement_table():
+    from decoderlab.report.judgement_text import budget_section
+
+    shapes = {d: (0.10 + 0.01 * i, 0.05, 4.0) for i, d in enumerate("ab")}
+    one = {d: {s: h[:1] for s, h in runs.items()} for d, runs in curves(shapes).items()}
+    text = budget_section(budget_check(one, "val/loss"), None)
+    assert "nan" not in text.lower() and "improvement over" not in text
+    assert "no earlier epoch" in text
+    four = {d: {s: h[:4] for s, h in runs.items()} for d, runs in curves(shapes).items()}
+    assert "improvement over the last epoch |" in budget_section(
+        budget_check(four, "val/loss"), None
+    )

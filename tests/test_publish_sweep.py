@@ -83,3 +83,14 @@ def test_a_tasks_race_is_published_into_its_block_of_the_tasks_page(tmp_path_fac
     assert verdicts in published_block and checkerboard in published_block
     assert "(a quiet machine)" in published_block
     assert "task-results:reconstruction:start" in page  # the other task's block is left alone
+
+
+def test_help_and_a_directory_without_a_report(tmp_path):
+    script = str(REPO / "docs" / "publish_sweep.py")
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "--task" in shown.stdout and "sweep" in shown.stdout
+    refused = subprocess.run(
+        [sys.executable, script, str(tmp_path)], capture_output=True, text=True
+    )
+    assert refused.returncode == 2
+    assert f"{tmp_path / 'report.md'} does not exist" in refused.stderr

@@ -84,3 +84,16 @@ def test_an_unfinished_race_says_so():
 
     assert "The race did not finish: round 2 was running (4 jobs recorded)" in section
     assert rows(section)["a"][-1] == "racing (unfinished)"
+
+
+def test_a_one_round_race_is_described_as_one_round():
+    race = Race(["a", "b", "c"], RaceSettings(initial_seeds=2, max_seeds=2))
+    run_race(race, lambda c, s: s + 0.01 * noise(c, s))
+    section = race_section(race_json(race))
+    assert "2 seeds per candidate in one round." in section
+    assert "up to" not in section and "more per round" not in section
+    longer = Race(["a", "b", "c"], RaceSettings(initial_seeds=2, max_seeds=4))
+    run_race(longer, lambda c, s: s + 0.01 * noise(c, s))
+    assert "then 1 more per round for the survivors, up to 4 seeds." in race_section(
+        race_json(longer)
+    )

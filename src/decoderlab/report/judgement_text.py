@@ -111,17 +111,18 @@ def budget_section(check: BudgetCheck | None, figure: Path | None) -> str:
             lines.append(f"| {c.epoch} | {c.tau:.2f} | `{c.verdicts.best}` | {changed or '—'} |")
         lines.append(f"| {check.epochs} (last) | 1 | `{check.final.best}` | |")
         lines.append("")
-    lines += [
-        f"| decoder | improvement over the last {check.last_quarter} epoch(s) |",
-        "|---|---|",
-        *(
-            f"| `{d}` | {_percent(r)} |"
-            for d, r in sorted(check.improvement.items(), key=lambda item: -item[1])
-        ),
-        "",
-        budget_words(check),
-        "",
-    ]
+    if check.epochs >= 2:
+        epochs = "epoch" if check.last_quarter == 1 else f"{check.last_quarter} epochs"
+        lines += [
+            f"| decoder | improvement over the last {epochs} |",
+            "|---|---|",
+            *(
+                f"| `{d}` | {_percent(r)} |"
+                for d, r in sorted(check.improvement.items(), key=lambda item: -item[1])
+            ),
+            "",
+        ]
+    lines += [budget_words(check), ""]
     if figure:
         lines += [
             f"![Paired difference to the final best, by epoch]({figure.name})",

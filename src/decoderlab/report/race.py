@@ -95,11 +95,16 @@ def race_section(race: RaceRecord) -> str:
             f"{len(c.failed_seeds)} | {'–' if math.isnan(mean) else f'{mean:.4g}'} "
             f"| {_result(name, c, race.best)} |"
         )
-    budget = knobs.max_jobs
+    budget = "" if knobs.max_jobs is None else f" and {knobs.max_jobs} jobs"
+    rounds = (
+        f"{knobs.initial_seeds} seeds per candidate in one round{budget}"
+        if knobs.max_seeds <= knobs.initial_seeds
+        else f"{knobs.initial_seeds} seeds per candidate in round 1, then "
+        f"{knobs.seeds_per_round} more per round for the survivors, up to {knobs.max_seeds} "
+        f"seeds{budget}"
+    )
     knob_sentence = (
-        f"Racing sweeper (`hydra/sweeper=race`): {knobs.initial_seeds} seeds per candidate "
-        f"in round 1, then {knobs.seeds_per_round} more per round for the survivors, up to "
-        f"{knobs.max_seeds} seeds{'' if budget is None else f' and {budget} jobs'}. After "
+        f"Racing sweeper (`hydra/sweeper=race`): {rounds}. After "
         f"each round, a survivor is dropped when the paired t-test against the best on "
         f"{metric} gives a Holm-adjusted p < {knobs.alpha} (Holm over every pair of "
         "survivors); every candidate ran the same seeds, in the order 1, 2, 3, ..."
