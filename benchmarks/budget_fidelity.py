@@ -4,9 +4,11 @@ Prints two markdown tables:
 
 1. **Every epoch budget of the reference**, read off its per-epoch validation history
    (``by_epoch``): Kendall's τ with the reference's last epoch, the effect-size scale (short
-   effects / long effects, least squares) and the per-decoder ratio range, and the training
-   seconds one seed of every decoder costs at that budget (Σ over decoders of the mean
-   seconds per epoch × epochs, on the machine the reference ran on).
+   effects / long effects, least squares) and the per-decoder ratio range; the paired
+   verdicts a sweep of that budget would give with the reference's seeds (decoders worse
+   than the best, and equivalent to it within ``--margin``, Holm over all, as the report);
+   and the training seconds one seed of every decoder costs at that budget (Σ over decoders
+   of the mean seconds per epoch × epochs, on the machine the reference ran on).
 2. **Each short sweep against the reference** on the primary test metric (``agreement``):
    τ, scale, ratio range, whether every ratio is within the factor, and the sweep's jobs.
 
@@ -14,6 +16,9 @@ Then each decoder's effect (difference to the reference's best, % of its mean) i
 sweep, and the reference's improvement over its last quarter of epochs (converged: < 1%).
 
     python benchmarks/budget_fidelity.py REFERENCE_SWEEP [SHORT_SWEEP ...] [--factor 1.5]
+        [--decoders a,b,c] [--seeds 1,2,3]
+
+``--decoders`` and ``--seeds`` keep only those decoders and seeds (a candidate default's).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from decoderlab.report.stats import SECONDS_PER_EPOCH, seed_values, summarise
 from decoderlab.report.sweep import NoRunsError, load_sweep
 from decoderlab.stats.budget import budget_check
 from decoderlab.stats.budget_fidelity import Agreement, agreement, by_epoch
+from decoderlab.stats.paired import EQUIVALENT, WORSE, compare_to_best
 
 
 def _ratio_range(result: Agreement) -> str:
@@ -38,13 +44,23 @@ def _ratio_range(result: Agreement) -> str:
     return f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "—"
 
 
-def _load(directory: str):
-    sweep = load_sweep(directory)
-    rows, _ = summarise([j for j in sweep.jobs if j.ok])
-    return sweep, rows
+def _load(directory: str, decoders: set[str] | None, seeds: set[int] | None):
+    jobs = [
+        j
+        for j in load_sweep(directory).jobs
+        if j.ok
+        and (decoders is None or j.decoder in decoders)
+        and (seeds is None or j.seed in seeds)
+    ]
+    return summarise(jobs)[0]
 
 
-def epoch_table(rows, metric: str, factor: float) -> list[str]:
+def _verdicts(values, name: str, higher: bool, margin: float) -> str:
+    outcomes = [c.outcome for c in compare_to_best(values, name, 0.05, higher, margin).comparisons]
+    return f"{outcomes.count(WORSE)} / {outcomes.count(EQUIVALENT)}"
+
+
+def epoch_table(rows, metric: str, factor: float, margin: float) -> list[str]:
     name = validation_twin(metric, {k for r in rows for j in r.ok_jobs for k in j.record.history})
     if name is None:
         raise SystemExit(f"the reference records no per-epoch history of {metric}'s twin")
@@ -55,17 +71,20 @@ def epoch_table(rows, metric: str, factor: float) -> list[str]:
     }
     seconds = sum(r.get(SECONDS_PER_EPOCH).mean for r in rows if r.get(SECONDS_PER_EPOCH))
     lines = [
-        f"Every epoch budget of the reference on `{name}`, against its last epoch:",
+        f"Every epoch budget of the reference on `{name}`, against its last epoch "
+        f"({len(rows)} decoders, {max(len(h) for h in histories.values())} seeds):",
         "",
         "| epochs | Kendall's τ | p | effect scale | effect ratios | "
-        f"within {factor:g}× | training s per seed, all decoders |",
-        "|---|---|---|---|---|---|---|",
+        f"within {factor:g}× | worse / equivalent (±{margin:.0%}) | "
+        "training s per seed, all decoders |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for k, result in enumerate(by_epoch(histories, higher), start=1):
+        values = {d: {s: h[k - 1] for s, h in runs.items()} for d, runs in histories.items()}
         lines.append(
             f"| {k} | {result.tau:.2f} | {result.p:.2g} | {result.scale:.2f} | "
             f"{_ratio_range(result)} | {'yes' if result.within(factor) else 'no'} | "
-            f"{seconds * k:.0f} |"
+            f"{_verdicts(values, name, higher, margin)} | {seconds * k:.0f} |"
         )
     check = budget_check(histories, name, higher)
     improvements = sorted(check.improvement.values())
@@ -119,14 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("shorts", nargs="*", help="short sweeps to compare with it")
     parser.add_argument("--metric", default=PRIMARY_METRIC, help="default: %(default)s")
     parser.add_argument("--factor", type=float, default=1.5, help="default: %(default)s")
+    parser.add_argument("--margin", type=float, default=0.05, help="default: %(default)s")
+    parser.add_argument("--decoders", type=lambda v: set(v.split(",")), help="a,b,c")
+    parser.add_argument("--seeds", type=lambda v: {int(s) for s in v.split(",")}, help="1,2,3")
     args = parser.parse_args(argv)
     try:
-        _, reference = _load(args.reference)
-        shorts = [(Path(s).name, _load(s)[1]) for s in args.shorts]
+        reference = _load(args.reference, args.decoders, args.seeds)
+        shorts = [(Path(s).name, _load(s, args.decoders, None)) for s in args.shorts]
     except (NoRunsError, ValueError) as err:
         print(f"budget_fidelity: {err}", file=sys.stderr)
         return 2
-    lines = epoch_table(reference, args.metric, args.factor)
+    lines = epoch_table(reference, args.metric, args.factor, args.margin)
     if shorts:
         lines += ["", *sweep_table(reference, shorts, args.metric, args.factor)]
     print("\n".join(lines))
