@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 from PIL import Image
 
-from decoderlab.blocks import decoder_variants
+from decoderlab.blocks import decoder_families, decoder_variants
 from decoderlab.report.figures import DPI, VAL_LOSS_SIZE, strips_figure_size
 from decoderlab.report.figures.front import FRONT_SIZE
 from decoderlab.runtime import machine
@@ -41,18 +41,31 @@ def test_compare_decoders_sweeps_every_variant_x_3_seeds_on_the_default_budget()
     params = cfg.hydra.sweeper.params
     assert params["model/decoder"].split(",") == list(decoder_variants())
     assert len(decoder_variants()) == 13 and params["seed"] == "1,2,3"
-    assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 2)
+    assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 13)
     assert cfg.hydra.runtime.choices.preset == "default"
 
 
-def test_make_sweeps_race_is_the_comparison_raced_from_3_to_12_seeds():
+def test_make_sweeps_race_is_one_decoder_per_family_raced_from_4_to_8_seeds():
     cfg = compose_train("experiment=race_decoders")
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("race_sweeper.RaceSweeper")
-    assert (sweeper.initial_seeds, sweeper.seeds_per_round, sweeper.max_seeds) == (3, 3, 12)
-    assert len(sweeper.params["model/decoder"].split(",")) == 13
-    assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 2)
+    assert (sweeper.initial_seeds, sweeper.seeds_per_round, sweeper.max_seeds) == (4, 2, 8)
+    assert sweeper.max_jobs == 32
+    decoders = sweeper.params["model/decoder"].split(",")
+    assert len(decoders) == len(set(decoders)) == 6
+    # every one a registered variant; one per family, every family but CARAFE's
+    families = {decoder_variants()[d].name for d in decoders}
+    assert len(families) == 6 and set(decoder_families()) - families == {"carafe"}
+    assert (cfg.data.train_size, cfg.trainer.max_epochs) == (6000, 13)
     assert (sweeper.metric, sweeper.alpha) == ("test/loss", 0.05)
+
+
+def test_race_all_decoders_races_every_variant_without_a_job_cap():
+    cfg = compose_train("experiment=race_all_decoders")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.params["model/decoder"].split(",") == list(decoder_variants())
+    assert sweeper.max_jobs is None
+    assert (sweeper.initial_seeds, sweeper.seeds_per_round, sweeper.max_seeds) == (4, 2, 8)
 
 
 def test_full_preset_is_all_data_for_25_epochs():
