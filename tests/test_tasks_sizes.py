@@ -45,7 +45,7 @@ def test_a_data_config_is_checked_knob_by_knob():
 
 @pytest.mark.parametrize(
     ("preset", "sizes", "epochs"),
-    [("default", (6000, 1000, 2000, 25), 2), ("full", (None, None, None, 25), 25)],
+    [("default", (6000, 1000, 2000, 25), 13), ("full", (None, None, None, 25), 25)],
 )
 def test_mnist_presets_are_the_seed_budgets(make_cfg, preset, sizes, epochs):
     cfg = make_cfg(f"preset={preset}")
