@@ -82,7 +82,9 @@ def wait_for(condition, timeout: float, what: str) -> None:
 @pytest.mark.slow
 def test_ctrl_c_interrupts_the_running_jobs_with_checkpoints_and_says_how_to_continue(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    # the terminal sends Ctrl-C's SIGINT to its foreground process group: the sweep and workers
+    # the terminal sends Ctrl-C's SIGINT to its foreground process group: the sweep and workers.
+    # A foreground job takes SIGINT; pytest run in the background of a non-interactive shell
+    # (`cmd &`, nohup) passes SIGINT on ignored, so the sweep gets the default back here
     sweep = subprocess.Popen(
         sweep_command(sweep_dir, "trainer.max_epochs=50", "seed=1,2,3"),
         cwd=REPO,
@@ -91,6 +93,7 @@ def test_ctrl_c_interrupts_the_running_jobs_with_checkpoints_and_says_how_to_con
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         running = [sweep_dir / str(n) for n in (0, 1)]
