@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decoderlab.metrics.registry import PRIMARY_METRIC
+from decoderlab.metrics.registry import PRIMARY_METRIC, is_declared
 from decoderlab.metrics.registry import metric as declared
 from decoderlab.report.judgement import validation_twin
 from decoderlab.report.stats import SECONDS_PER_EPOCH, seed_values, summarise
@@ -45,12 +45,22 @@ def _ratio_range(result: Agreement) -> str:
 
 
 def _load(directory: str, decoders: set[str] | None, seeds: set[int] | None):
+    """The sweep's rows, kept to ``decoders`` and ``seeds``; ValueError naming any of them the
+    sweep does not hold, with the ones it does."""
+    ok = [j for j in load_sweep(directory).jobs if j.ok]
+    for name, wanted, held in (
+        ("decoders", decoders, {j.decoder for j in ok}),
+        ("seeds", seeds, {j.seed for j in ok}),
+    ):
+        if wanted is not None and wanted - held:
+            missing, present = sorted(wanted - held), ", ".join(map(str, sorted(held)))
+            raise ValueError(
+                f"{directory} has no successful run of {name} {missing}; it has {present}"
+            )
     jobs = [
         j
-        for j in load_sweep(directory).jobs
-        if j.ok
-        and (decoders is None or j.decoder in decoders)
-        and (seeds is None or j.seed in seeds)
+        for j in ok
+        if (decoders is None or j.decoder in decoders) and (seeds is None or j.seed in seeds)
     ]
     return summarise(jobs)[0]
 
@@ -105,7 +115,8 @@ def sweep_table(reference, shorts, metric: str, factor: float) -> list[str]:
     lines = [
         f"Each sweep against the reference on `{metric}`:",
         "",
-        f"| sweep | Kendall's τ | p | effect scale | effect ratios | within {factor:g}× | jobs |",
+        f"| sweep | Kendall's τ | p | effect scale | effect ratios | within {factor:g}× "
+        "| jobs of these decoders |",
         "|---|---|---|---|---|---|---|",
     ]
     for result, rows in results:
@@ -136,21 +147,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reference", help="the long reference sweep's directory")
     parser.add_argument("shorts", nargs="*", help="short sweeps to compare with it")
-    parser.add_argument("--metric", default=PRIMARY_METRIC, help="default: %(default)s")
-    parser.add_argument("--factor", type=float, default=1.5, help="default: %(default)s")
-    parser.add_argument("--margin", type=float, default=0.05, help="default: %(default)s")
-    parser.add_argument("--decoders", type=lambda v: set(v.split(",")), help="a,b,c")
-    parser.add_argument("--seeds", type=lambda v: {int(s) for s in v.split(",")}, help="1,2,3")
+    parser.add_argument(
+        "--metric",
+        default=PRIMARY_METRIC,
+        help="the sweeps' metric; the epoch table uses its validation twin (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--factor", type=float, default=1.5, help="effect ratio target (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--margin", type=float, default=0.05, help="equivalence margin (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--decoders", type=lambda v: set(v.split(",")), help="a,b,c (default: every decoder)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=lambda v: {int(s) for s in v.split(",")},
+        help="1,2,3: the reference's seeds kept (default: every seed)",
+    )
     args = parser.parse_args(argv)
+    if not is_declared(args.metric):
+        parser.error(f"--metric {args.metric}: not a metric decoderlab declares")
     try:
         reference = _load(args.reference, args.decoders, args.seeds)
         shorts = [(Path(s).name, _load(s, args.decoders, None)) for s in args.shorts]
+        lines = epoch_table(reference, args.metric, args.factor, args.margin)
+        if shorts:
+            lines += ["", *sweep_table(reference, shorts, args.metric, args.factor)]
     except (NoRunsError, ValueError) as err:
         print(f"budget_fidelity: {err}", file=sys.stderr)
         return 2
-    lines = epoch_table(reference, args.metric, args.factor, args.margin)
-    if shorts:
-        lines += ["", *sweep_table(reference, shorts, args.metric, args.factor)]
     print("\n".join(lines))
     return 0
 

@@ -69,8 +69,13 @@ def test_survivors_at_max_seeds_are_named_with_the_best():
     assert table[best][-1] == "survived, best mean"
     assert table[({"a", "b"} - {best}).pop()][-1] == "survived"
     assert (
-        f"stopped after round 2 (6 jobs) at max_seeds = 3: the 2 survivors were not "
+        f"stopped after round 2 (6 jobs) at max_seeds = 3: the other survivor was not "
         f"distinguishable from the best, `{best}`, on test/loss at α = 0.05." in section
+    )
+    three = Race(["a", "b", "c"], RaceSettings(initial_seeds=2, max_seeds=3))
+    run_race(three, lambda c, s: s + 0.01 * noise(c, s))
+    assert "the 2 other survivors were not distinguishable from the best" in race_section(
+        race_json(three)
     )
 
 

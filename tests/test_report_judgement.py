@@ -82,7 +82,7 @@ def test_equivalence_budget_check_and_recommendation(judged_sweep):
     # the budget check: big was behind at epochs 4 and 6 and is best at epoch 8
     assert "**The verdicts are not settled at this budget.**" in findings
     section = markdown.split("## Budget check")[1].split("\n## ")[0]
-    assert "| 8 (last) | 1 | `big` | |" in section
+    assert "| 8 (last) | 1.00 | `big` | |" in section
     assert "Try a budget of at least 16 epochs" in section
     assert (judged_sweep / "budget_check.png").is_file()
     assert "](budget_check.png)" in section

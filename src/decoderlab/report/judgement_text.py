@@ -25,6 +25,10 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _last(epochs: int) -> str:
+    return "the last epoch" if epochs == 1 else f"the last {epochs} epochs"
+
+
 def budget_words(check: BudgetCheck) -> str:
     """The budget check in plain words: whether the ranking and the verdicts were still
     moving, which verdicts are at risk, who was still improving, and what budget to try."""
@@ -43,7 +47,7 @@ def budget_words(check: BudgetCheck) -> str:
             if len(gains) == 1
             else f"{_percent(min(gains))}–{_percent(max(gains))}"
         )
-        + f" over the last {check.last_quarter} epoch{'s' if check.last_quarter > 1 else ''}"
+        + f" over {_last(check.last_quarter)}"
         if improving
         else ""
     )
@@ -59,7 +63,7 @@ def budget_words(check: BudgetCheck) -> str:
             )
         return (
             f"{text}, and every decoder improved by less than {_percent(check.converged)} "
-            f"over the last {check.last_quarter} epoch{'s' if check.last_quarter > 1 else ''}: "
+            f"over {_last(check.last_quarter)}: "
             "the verdicts are not an artefact of stopping early."
         )
     parts = ["**The verdicts are not settled at this budget.**"]
@@ -109,12 +113,11 @@ def budget_section(check: BudgetCheck | None, figure: Path | None) -> str:
         for c in check.checkpoints:
             changed = ", ".join(f"`{d}` ({a} → {b})" for d, (a, b) in sorted(c.changed.items()))
             lines.append(f"| {c.epoch} | {c.tau:.2f} | `{c.verdicts.best}` | {changed or '—'} |")
-        lines.append(f"| {check.epochs} (last) | 1 | `{check.final.best}` | |")
+        lines.append(f"| {check.epochs} (last) | 1.00 | `{check.final.best}` | |")
         lines.append("")
     if check.epochs >= 2:
-        epochs = "epoch" if check.last_quarter == 1 else f"{check.last_quarter} epochs"
         lines += [
-            f"| decoder | improvement over the last {epochs} |",
+            f"| decoder | improvement over {_last(check.last_quarter)} |",
             "|---|---|",
             *(
                 f"| `{d}` | {_percent(r)} |"

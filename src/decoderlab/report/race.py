@@ -53,6 +53,12 @@ def _stop_sentence(race: RaceRecord) -> str:
     knobs, candidates = race.knobs, race.candidates
     finished = [r for r in race.rounds if r.finished]
     survivors = [n for n, c in candidates.items() if c.status in (WINNER, SURVIVED)]
+    others = len([n for n in survivors if n != race.best])
+    rest = (
+        f"the other survivor was not distinguishable from the best, `{race.best}`"
+        if others == 1
+        else f"the {others} other survivors were not distinguishable from the best, `{race.best}`"
+    )
     after = f"The race stopped after round {len(finished)} ({race.jobs_run} jobs)"
     level = f"on {knobs.metric} at α = {knobs.alpha}"
     reason = race.stop_reason
@@ -60,15 +66,11 @@ def _stop_sentence(race: RaceRecord) -> str:
         winner = survivors[0] if survivors else None
         return f"{after}: one candidate was left, `{winner}`; every other was dropped or failed."
     if reason == MAX_SEEDS:
-        return (
-            f"{after} at max_seeds = {knobs.max_seeds}: the {len(survivors)} survivors were "
-            f"not distinguishable from the best, `{race.best}`, {level}."
-        )
+        return f"{after} at max_seeds = {knobs.max_seeds}: {rest}, {level}."
     if reason == MAX_JOBS:
         return (
             f"{after}: another round would have exceeded the job budget max_jobs = "
-            f"{knobs.max_jobs}; the {len(survivors)} survivors were not distinguishable "
-            f"from the best, `{race.best}`, {level}."
+            f"{knobs.max_jobs}; {rest}, {level}."
         )
     if reason == ALL_FAILED:
         return f"{after}: every candidate failed."
@@ -107,7 +109,9 @@ def race_section(race: RaceRecord) -> str:
         f"Racing sweeper (`hydra/sweeper=race`): {rounds}. After "
         f"each round, a survivor is dropped when the paired t-test against the best on "
         f"{metric} gives a Holm-adjusted p < {knobs.alpha} (Holm over every pair of "
-        "survivors); every candidate ran the same seeds, in the order 1, 2, 3, ..."
+        "survivors); every candidate ran the same seeds, in the order 1, 2, 3, ... A dropped "
+        "candidate can still be *equivalent to the best* in the verdicts: a difference can be "
+        "both significant and smaller than the equivalence margin."
     )
     table = "\n".join(lines)
     return f"## Race\n\n{knob_sentence}\n\n{table}\n\n{_stop_sentence(race)}\n"
