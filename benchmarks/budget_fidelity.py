@@ -34,7 +34,7 @@ from decoderlab.metrics.registry import metric as declared
 from decoderlab.report.judgement import validation_twin
 from decoderlab.report.stats import SECONDS_PER_EPOCH, seed_values, summarise
 from decoderlab.report.sweep import NoRunsError, load_sweep
-from decoderlab.stats.budget import budget_check
+from decoderlab.stats.budget import budget_check, finite_histories, values_at
 from decoderlab.stats.budget_fidelity import Agreement, agreement, by_epoch
 from decoderlab.stats.paired import EQUIVALENT, WORSE, compare_to_best
 
@@ -89,8 +89,9 @@ def epoch_table(rows, metric: str, factor: float, margin: float) -> list[str]:
         "training s per seed, all decoders |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    runs, _ = finite_histories(histories)
     for k, result in enumerate(by_epoch(histories, higher), start=1):
-        values = {d: {s: h[k - 1] for s, h in runs.items()} for d, runs in histories.items()}
+        values = values_at(runs, k)
         lines.append(
             f"| {k} | {result.tau:.2f} | {result.p:.2g} | {result.scale:.2f} | "
             f"{_ratio_range(result)} | {'yes' if result.within(factor) else 'no'} | "

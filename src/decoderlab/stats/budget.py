@@ -94,7 +94,23 @@ def checkpoint_epochs(epochs: int, fractions: Sequence[float] = FRACTIONS) -> li
     return sorted({math.floor(f * epochs) for f in fractions} & set(range(1, epochs)))
 
 
-def _at(histories: Mapping[str, Mapping[int, np.ndarray]], epoch: int) -> dict:
+def finite_histories(
+    histories: Mapping[str, Mapping[int, Sequence[float]]],
+) -> tuple[dict[str, dict[int, np.ndarray]], int]:
+    """``histories`` ({decoder: {seed: per-epoch values}}) without the runs that have a value
+    that is not finite (None, NaN) or no value, and without decoders left with no run; and the
+    shortest remaining history's length (0 when none is left), the epochs they share."""
+    runs = {
+        d: {s: np.asarray(h, dtype=float) for s, h in per_seed.items() if len(h)}
+        for d, per_seed in histories.items()
+    }
+    runs = {d: {s: h for s, h in r.items() if np.isfinite(h).all()} for d, r in runs.items()}
+    runs = {d: r for d, r in runs.items() if r}
+    return runs, min((len(h) for r in runs.values() for h in r.values()), default=0)
+
+
+def values_at(histories: Mapping[str, Mapping[int, np.ndarray]], epoch: int) -> dict:
+    """{decoder: {seed: value at ``epoch``}} (1-based) of per-epoch ``histories``."""
     return {d: {s: float(h[epoch - 1]) for s, h in runs.items()} for d, runs in histories.items()}
 
 
@@ -118,27 +134,23 @@ def budget_check(
     finite are left out; the others are cut to the shortest history, whose length is the
     budget checked. ValueError when there are fewer than 2 decoders with a history.
     """
-    runs = {
-        d: {s: np.asarray(h, dtype=float) for s, h in per_seed.items() if len(h)}
-        for d, per_seed in histories.items()
-    }
-    runs = {d: {s: h for s, h in r.items() if np.isfinite(h).all()} for d, r in runs.items()}
-    runs = {d: r for d, r in runs.items() if r}
+    runs, epochs = finite_histories(histories)
     if len(runs) < 2:
         raise ValueError(f"a budget check needs 2 or more decoders with a history of {metric}")
-    epochs = min(len(h) for r in runs.values() for h in r.values())
     decoders = sorted(runs)
 
     def verdicts(epoch: int) -> PairedVerdicts:
-        return compare_to_best(_at(runs, epoch), metric, alpha, higher_better, equivalence_margin)
+        return compare_to_best(
+            values_at(runs, epoch), metric, alpha, higher_better, equivalence_margin
+        )
 
     final = verdicts(epochs)
-    final_means = _means(_at(runs, epochs), decoders)
+    final_means = _means(values_at(runs, epochs), decoders)
     outcome = {c.decoder: c.outcome for c in final.comparisons}
     checkpoints = []
     for epoch in checkpoint_epochs(epochs, fractions):
         then = verdicts(epoch)
-        result = stats.kendalltau(_means(_at(runs, epoch), decoders), final_means)
+        result = stats.kendalltau(_means(values_at(runs, epoch), decoders), final_means)
         changed = {
             c.decoder: (c.outcome, outcome[c.decoder])
             for c in then.comparisons

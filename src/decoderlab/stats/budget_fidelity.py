@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from decoderlab.stats.budget import finite_histories, values_at
+
 # effects smaller than this fraction of the best's mean are not used for ratios: their ratio
 # is dominated by seed noise
 MIN_EFFECT = 0.01
@@ -110,18 +112,11 @@ def by_epoch(
     epoch (``agreement`` of the values at k with those at the last epoch, labelled
     ``"epoch k"``), for k = 1 .. last. Runs are cut to the shortest history; a run with a
     value that is not finite is left out."""
-    runs = {
-        d: {s: np.asarray(h, dtype=float) for s, h in per_seed.items() if len(h)}
-        for d, per_seed in histories.items()
-    }
-    runs = {d: {s: h for s, h in r.items() if np.isfinite(h).all()} for d, r in runs.items()}
-    runs = {d: r for d, r in runs.items() if r}
+    runs, epochs = finite_histories(histories)
     if not runs:
         raise ValueError("by_epoch needs at least one history")
-    epochs = min(len(h) for r in runs.values() for h in r.values())
-
-    def at(epoch: int) -> dict[str, dict[int, float]]:
-        return {d: {s: float(h[epoch - 1]) for s, h in r.items()} for d, r in runs.items()}
-
-    final = at(epochs)
-    return [agreement(at(k), final, higher_better, f"epoch {k}") for k in range(1, epochs + 1)]
+    final = values_at(runs, epochs)
+    return [
+        agreement(values_at(runs, k), final, higher_better, f"epoch {k}")
+        for k in range(1, epochs + 1)
+    ]
